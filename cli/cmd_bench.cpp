@@ -1,0 +1,347 @@
+// dtlab bench: ping-pong (alpha and beta of this machine), allreduce (busbw, nccl-tests style),
+// train-step (MLP GFLOP/s next to the SGEMM rate of the same core) and scaling (samples/s on
+// 1, 2, 4... ranks).
+#include <fmt/format.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "commands.hpp"
+#include "dtlab/baseline.hpp"
+#include "dtlab/comm.hpp"
+#include "dtlab/costmodel.hpp"
+#include "dtlab/error.hpp"
+#include "dtlab/mlp.hpp"
+#include "dtlab/optim.hpp"
+#include "dtlab/rng.hpp"
+#include "series.hpp"
+
+namespace dtlab::cli {
+
+using nlohmann::json;
+
+namespace {
+
+double now() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+// Best of `trials` runs of f, each the mean over `iters` calls: the usual guard against a noisy
+// neighbour on a shared machine.
+template <class F>
+double best_mean(int trials, std::int64_t iters, F&& f) {
+  double best = INFINITY;
+  for (int t = 0; t < trials; ++t) {
+    const double t0 = now();
+    for (std::int64_t i = 0; i < iters; ++i) f();
+    best = std::min(best, (now() - t0) / double(iters));
+  }
+  return best;
+}
+
+// Iterations that make one trial last about `target` seconds, given one call took `one`.
+std::int64_t iterations_for(double one, double target, std::int64_t lo, std::int64_t hi) {
+  return std::clamp<std::int64_t>(std::int64_t(target / std::max(one, 1e-9)), lo, hi);
+}
+
+std::vector<std::uint64_t> sizes(std::uint64_t min, std::uint64_t max) {
+  if (min == 0 || max < min)
+    throw Error(fmt::format("sizes: need 0 < min-bytes <= max-bytes, got {} and {}", min, max));
+  std::vector<std::uint64_t> s;
+  for (std::uint64_t b = min; b <= max; b *= 2) s.push_back(b);
+  return s;
+}
+
+std::uint64_t parse_bytes(const std::string& text) {
+  // 4, 4K, 64M, 1G (powers of 1024), as nccl-tests accepts.
+  std::size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    throw Error(fmt::format("'{}' is not a size; expected a number with an optional K, M or G", text));
+  }
+  const std::string unit = text.substr(pos);
+  double mult = 1;
+  if (unit == "K" || unit == "k") mult = 1024;
+  else if (unit == "M" || unit == "m") mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "g") mult = 1024.0 * 1024 * 1024;
+  else if (!unit.empty() && unit != "B")
+    throw Error(fmt::format("'{}': unknown unit '{}'; expected K, M or G", text, unit));
+  if (!(v > 0)) throw Error(fmt::format("'{}': a size must be positive", text));
+  return std::uint64_t(v * mult);
+}
+
+// ---- single-core compute rates ----
+
+// Single-precision GEMM of n x n matrices with Eigen on this thread, in GFLOP/s.
+double sgemm_gflops(int n) {
+  Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
+  c.noalias() = a * b;
+  const double one = best_mean(1, 1, [&] { c.noalias() = a * b; });
+  const double t = best_mean(5, iterations_for(one, 0.2, 1, 1000), [&] { c.noalias() = a * b; });
+  return 2.0 * n * n * double(n) / t * 1e-9;
+}
+
+// Seconds per byte of a += b over float arrays larger than the caches: the gamma of the model.
+double reduce_seconds_per_byte() {
+  const std::size_t n = std::size_t(8) << 20;  // 32 MiB per array
+  std::vector<float> a(n, 1.0f), b(n, 0.0f);
+  auto add = [&] {
+    float* __restrict x = a.data();
+    const float* __restrict y = b.data();
+    for (std::size_t i = 0; i < n; ++i) x[i] += y[i];
+  };
+  return best_mean(5, 1, add) / double(n * sizeof(float));
+}
+
+// ---- ping-pong ----
+
+struct PingPongOptions {
+  std::string min_bytes = "1", max_bytes = "16M";
+  std::string json, save_model;
+};
+
+int run_pingpong(const PingPongOptions& o, const LaunchOptions& launch) {
+  const Comm world = Comm::world();
+  check_world_size(launch.ranks);
+  if (world.size() != 2) throw Error("bench pingpong runs on exactly 2 ranks (--ranks 2)");
+  OpLog::instance().set_enabled(false);
+  const int me = world.rank(), peer = 1 - me;
+  const auto all = sizes(parse_bytes(o.min_bytes), parse_bytes(o.max_bytes));
+  std::vector<std::uint8_t> buf(all.back());
+  if (me == 0)
+    std::printf("# dtlab bench pingpong: 2 ranks, one-way time = half a round trip, best of 3\n"
+                "# %12s %10s %14s %16s\n", "bytes", "iters", "latency(us)", "bandwidth(GB/s)");
+  json rows = json::array();
+  std::vector<double> xs, ts;
+  for (const std::uint64_t bytes : all) {
+    const std::span<std::uint8_t> msg(buf.data(), bytes);
+    auto round_trip = [&] {
+      if (me == 0) {
+        world.send(std::span<const std::uint8_t>(msg), peer);
+        world.recv(msg, peer);
+      } else {
+        world.recv(msg, peer);
+        world.send(std::span<const std::uint8_t>(msg), peer);
+      }
+    };
+    for (int i = 0; i < 3; ++i) round_trip();
+    std::int64_t iters[1] = {iterations_for(best_mean(1, 5, round_trip), 0.03, 5, 100000)};
+    baseline::broadcast(world, std::span<std::int64_t>(iters), 0);
+    const double one_way = best_mean(3, iters[0], round_trip) / 2;
+    if (me == 0) {
+      std::printf("  %12llu %10lld %14.2f %16.3f\n", (unsigned long long)bytes, (long long)iters[0],
+                  one_way * 1e6, double(bytes) / one_way * 1e-9);
+      rows.push_back({{"bytes", bytes}, {"iters", iters[0]}, {"latency_us", one_way * 1e6},
+                      {"bandwidth_gbps", double(bytes) / one_way * 1e-9}});
+      xs.push_back(double(bytes));
+      ts.push_back(one_way);
+    }
+  }
+  // Every rank measures its own reduction and compute rates; rank 0 reports its own.
+  CostModel m;
+  m.gamma = reduce_seconds_per_byte();
+  m.flop_rate = sgemm_gflops(512) * 1e9;
+  if (me != 0) return 0;
+  // Least squares on the relative error (weights 1/t^2): small messages fix alpha, large ones
+  // beta, instead of the largest sizes deciding everything.
+  double s0 = 0, s1 = 0, s2 = 0, t0 = 0, t1 = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double w = 1 / (ts[i] * ts[i]);
+    s0 += w, s1 += w * xs[i], s2 += w * xs[i] * xs[i], t0 += w * ts[i], t1 += w * xs[i] * ts[i];
+  }
+  const double det = s0 * s2 - s1 * s1;
+  m.alpha = std::max(0.0, (t0 * s2 - s1 * t1) / det);
+  m.beta = std::max(0.0, (s0 * t1 - s1 * t0) / det);
+  double worst = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    worst = std::max(worst, std::abs(m.alpha + m.beta * xs[i] - ts[i]) / ts[i]);
+  std::printf("fit: alpha = %.3f us, beta = %.4f ns/B (%.2f GB/s); worst size off by %.0f%%\n",
+              m.alpha * 1e6, m.beta * 1e9, 1e-9 / m.beta, worst * 100);
+  std::printf("this core: gamma = %.4f ns/B (a += b at %.2f GB/s), flop_rate = %.1f GFLOP/s (SGEMM 512)\n",
+              m.gamma * 1e9, 1e-9 / m.gamma, m.flop_rate * 1e-9);
+  if (!o.save_model.empty()) {
+    m.save(o.save_model);
+    std::printf("wrote %s\n", o.save_model.c_str());
+  }
+  if (!o.json.empty())
+    write_json_file(o.json, json{{"benchmark", "pingpong"}, {"sizes", rows}, {"alpha", m.alpha},
+                                 {"beta", m.beta}, {"gamma", m.gamma}, {"flop_rate", m.flop_rate},
+                                 {"fit_worst_relative_error", worst}}
+                                .dump(2));
+  return 0;
+}
+
+// ---- allreduce ----
+
+struct AllreduceOptions {
+  std::string min_bytes = "4", max_bytes = "64M";
+  std::string json;
+};
+
+int run_allreduce(const AllreduceOptions& o, const LaunchOptions& launch) {
+  const Comm world = Comm::world();
+  check_world_size(launch.ranks);
+  OpLog::instance().set_enabled(false);
+  const int p = world.size(), me = world.rank();
+  const auto all = sizes(std::max<std::uint64_t>(4, parse_bytes(o.min_bytes)), parse_bytes(o.max_bytes));
+  std::vector<float> buf(all.back() / 4);
+  if (me == 0)
+    std::printf("# dtlab bench allreduce: %d ranks, float sum, in place, best of 3 trials\n"
+                "# busbw = algbw * 2(p-1)/p (nccl-tests): what each link carries\n"
+                "# %12s %12s %6s %12s %12s %12s %7s\n",
+                p, "size(B)", "count", "algo", "time(us)", "algbw(GB/s)", "busbw(GB/s)", "#wrong");
+  json rows = json::array();
+  for (const std::uint64_t bytes : all) {
+    const std::size_t count = bytes / 4;
+    const std::span<float> data(buf.data(), count);
+    // Correctness first: small integers sum exactly in float.
+    for (std::size_t i = 0; i < count; ++i) data[i] = float((me + 1) * int(i % 7 + 1));
+    baseline::allreduce(world, data);
+    std::int64_t wrong = 0;
+    for (std::size_t i = 0; i < count; ++i)
+      wrong += data[i] != float(int(i % 7 + 1) * p * (p + 1) / 2);
+    std::fill(data.begin(), data.end(), 0.0f);  // zeros: repeated sums neither grow nor overflow
+    auto once = [&] { baseline::allreduce(world, data); };
+    std::int64_t iters[1] = {iterations_for(best_mean(1, 3, once), 0.02, 3, 20000)};
+    baseline::broadcast(world, std::span<std::int64_t>(iters), 0);
+    double t[1] = {INFINITY};
+    for (int trial = 0; trial < 3; ++trial) {
+      world.barrier();
+      double mine[1] = {best_mean(1, iters[0], once)};
+      baseline::allreduce(world, std::span<double>(mine), ReduceOp::max);  // the slowest rank
+      t[0] = std::min(t[0], mine[0]);
+    }
+    std::int64_t wrong_all[1] = {wrong};
+    baseline::allreduce(world, std::span<std::int64_t>(wrong_all));
+    const double algbw = double(bytes) / t[0] * 1e-9;
+    const double busbw = p > 1 ? algbw * 2 * (p - 1) / p : 0;
+    if (me == 0) {
+      std::printf("  %12llu %12zu %6s %12.2f %12.3f %12.3f %7lld\n", (unsigned long long)bytes, count,
+                  "mpi", t[0] * 1e6, algbw, busbw, (long long)wrong_all[0]);
+      rows.push_back({{"bytes", bytes}, {"count", count}, {"algo", "mpi"}, {"time_us", t[0] * 1e6},
+                      {"algbw_gbps", algbw}, {"busbw_gbps", busbw}, {"wrong", wrong_all[0]}});
+    }
+    if (wrong_all[0] != 0 && me == 0)
+      std::fprintf(stderr, "error: allreduce of %llu bytes gave %lld wrong elements\n",
+                   (unsigned long long)bytes, (long long)wrong_all[0]);
+  }
+  if (me == 0 && !o.json.empty())
+    write_json_file(o.json, json{{"benchmark", "allreduce"}, {"ranks", p}, {"results", rows}}.dump(2));
+  for (const auto& r : rows)
+    if (r["wrong"].get<std::int64_t>() != 0) return 1;
+  return 0;
+}
+
+// ---- train step ----
+
+struct TrainStepOptions {
+  std::vector<int> hidden = {512, 256};
+  int batch = 256;
+  std::string json;
+};
+
+int run_train_step(const TrainStepOptions& o, const LaunchOptions& launch) {
+  const Comm world = Comm::world();
+  check_world_size(launch.ranks);
+  OpLog::instance().set_enabled(false);
+  if (o.batch <= 0) throw Error("--batch must be > 0");
+  Mlp model(MlpConfig{784, o.hidden, 10});
+  model.init(1);
+  Rng rng(7 + std::uint64_t(world.rank()));
+  std::vector<float> x(std::size_t(o.batch) * 784);
+  std::vector<std::int32_t> y(static_cast<std::size_t>(o.batch));
+  for (auto& v : x) v = float(rng.normal());
+  for (auto& v : y) v = std::int32_t(rng.below(10));
+  auto opt = make_optimizer(OptimizerConfig{}, model.num_params());
+  auto step = [&] {
+    model.forward_backward(x, y);
+    opt->step(model.params(), model.grads(), 1e-3);
+  };
+  for (int i = 0; i < 3; ++i) step();
+  world.barrier();  // with several ranks, all of them compute at once, as in training
+  const double t = best_mean(5, iterations_for(best_mean(1, 3, step), 0.3, 3, 10000), step);
+  const double flops = model.train_flops() * o.batch;
+  double rates[2] = {flops / t * 1e-9, sgemm_gflops(1024)};
+  baseline::allreduce(world, std::span<double>(rates), ReduceOp::min);
+  if (world.rank() != 0) return 0;
+  const double ratio = rates[0] / rates[1];
+  std::printf("# dtlab bench train-step: MLP %s, batch %d, forward + backward + SGD step, one thread "
+              "per rank, %d rank%s at once (slowest shown)\n",
+              model.config().describe().c_str(), o.batch, world.size(), world.size() > 1 ? "s" : "");
+  std::printf("step time        %10.3f ms  (%.0f samples/s per rank)\n", t * 1e3, o.batch / t);
+  std::printf("MLP step         %10.1f GFLOP/s  (%.1f MFLOP per step)\n", rates[0], flops * 1e-6);
+  std::printf("SGEMM 1024^3     %10.1f GFLOP/s  (Eigen, this core)\n", rates[1]);
+  std::printf("MLP / SGEMM      %10.1f %%\n", 100 * ratio);
+  if (!o.json.empty())
+    write_json_file(o.json, json{{"benchmark", "train-step"},
+                                 {"model", model.config().describe()},
+                                 {"batch", o.batch},
+                                 {"ranks", world.size()},
+                                 {"step_ms", t * 1e3},
+                                 {"samples_per_sec", o.batch / t},
+                                 {"mlp_gflops", rates[0]},
+                                 {"sgemm_gflops", rates[1]},
+                                 {"ratio", ratio}}
+                                .dump(2));
+  return 0;
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds) {
+  auto* bench = app.add_subcommand("bench", "Benchmarks: pingpong, allreduce, train-step, scaling");
+  bench->require_subcommand(1);
+
+  {
+    auto& cmd = *cmds.emplace_back(std::make_unique<Command>());
+    auto o = std::make_shared<PingPongOptions>();
+    auto* c = bench->add_subcommand("pingpong", "Latency and bandwidth between 2 ranks; fits alpha and beta");
+    cmd.app = c;
+    cmd.launch.ranks = 2;
+    c->add_option("--ranks,-n", cmd.launch.ranks, "Ranks (must be 2)");
+    c->add_option("--hostfile", cmd.launch.hostfile, "mpirun hostfile: measure between machines")
+        ->check(CLI::ExistingFile);
+    c->add_option("--min-bytes", o->min_bytes, "Smallest message (e.g. 1, 4K)");
+    c->add_option("--max-bytes", o->max_bytes, "Largest message (e.g. 16M)");
+    c->add_option("--json", o->json, "Write the results as JSON");
+    c->add_option("--save-model", o->save_model, "Write the fitted cost model (TOML)");
+    cmd.run = [o, &cmd] { return run_pingpong(*o, cmd.launch); };
+  }
+  {
+    auto& cmd = *cmds.emplace_back(std::make_unique<Command>());
+    auto o = std::make_shared<AllreduceOptions>();
+    auto* c = bench->add_subcommand("allreduce", "MPI_Allreduce time, algbw and busbw by size");
+    cmd.app = c;
+    cmd.launch.ranks = 2;
+    c->add_option("--ranks,-n", cmd.launch.ranks, "Ranks")->check(CLI::Range(1, 4096));
+    c->add_option("--hostfile", cmd.launch.hostfile, "mpirun hostfile")->check(CLI::ExistingFile);
+    c->add_option("--min-bytes", o->min_bytes, "Smallest size (e.g. 4)");
+    c->add_option("--max-bytes", o->max_bytes, "Largest size (e.g. 64M)");
+    c->add_option("--json", o->json, "Write the results as JSON");
+    cmd.run = [o, &cmd] { return run_allreduce(*o, cmd.launch); };
+  }
+  {
+    auto& cmd = *cmds.emplace_back(std::make_unique<Command>());
+    auto o = std::make_shared<TrainStepOptions>();
+    auto* c = bench->add_subcommand("train-step", "MLP step GFLOP/s next to this core's SGEMM rate");
+    cmd.app = c;
+    c->add_option("--ranks,-n", cmd.launch.ranks, "Ranks measuring at the same time")
+        ->check(CLI::Range(1, 4096));
+    c->add_option("--hidden", o->hidden, "Hidden layer widths")->delimiter(',');
+    c->add_option("--batch", o->batch, "Batch size");
+    c->add_option("--json", o->json, "Write the results as JSON");
+    cmd.run = [o, &cmd] { return run_train_step(*o, cmd.launch); };
+  }
+  add_scaling(*bench, *cmds.emplace_back(std::make_unique<Command>()));
+}
+
+}  // namespace dtlab::cli

@@ -1,0 +1,95 @@
+#include "launch.hpp"
+
+#include <fmt/format.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "dtlab/comm.hpp"
+#include "dtlab/error.hpp"
+#include "dtlab/runtime.hpp"
+
+extern char** environ;
+
+namespace dtlab::cli {
+
+bool needs_launch(const LaunchOptions& opt) {
+  return (opt.ranks > 1 || !opt.hostfile.empty()) && !started_by_launcher();
+}
+
+std::vector<std::string> mpirun_flags(const LaunchOptions& opt) {
+  std::vector<std::string> f{"-np", std::to_string(opt.ranks)};
+  if (!opt.hostfile.empty()) {
+    f.insert(f.end(), {"--hostfile", opt.hostfile});
+  } else if (opt.ranks > int(sysconf(_SC_NPROCESSORS_ONLN))) {
+    // More ranks than cores: allowed, and idle ranks must yield or the job crawls.
+    f.insert(f.end(), {"--oversubscribe", "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"});
+  }
+  if (const char* extra = std::getenv("DTLAB_MPIRUN_ARGS")) {
+    std::istringstream in(extra);
+    for (std::string w; in >> w;) f.push_back(w);
+  }
+  return f;
+}
+
+void exec_under_mpirun(const LaunchOptions& opt, int argc, char** argv) {
+  const char* mpirun = std::getenv("DTLAB_MPIRUN");
+  if (!mpirun || !*mpirun) mpirun = "mpirun";
+  std::vector<std::string> args{mpirun};
+  for (auto& f : mpirun_flags(opt)) args.push_back(f);
+  // The child runs the same command line; it finds itself under a launcher and does not relaunch.
+  args.push_back("/proc/self/exe");
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) args.back().assign(buf, std::size_t(n));
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  if (geteuid() == 0) {  // Open MPI refuses root unless told twice
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
+  }
+  if (isatty(STDERR_FILENO)) setenv("DTLAB_TTY", "1", 0);  // for the progress bar on rank 0
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  std::fflush(stdout);
+  execvp(cargs[0], cargs.data());
+  throw Error(fmt::format("cannot start {}: {}; install Open MPI (./dtlab setup installs openmpi-bin) "
+                          "or set DTLAB_MPIRUN",
+                          mpirun, std::strerror(errno)));
+}
+
+void check_world_size(int expected) {
+  const int size = Comm::world().size();
+  if (size != expected)
+    throw Error(fmt::format("the job has {} ranks but --ranks asks for {}; give the same number to "
+                            "mpirun/srun and --ranks (or leave --ranks out)",
+                            size, expected));
+}
+
+int run_self(const std::vector<std::string>& args) {
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) throw Error("cannot find this program's path (/proc/self/exe)");
+  exe[n] = '\0';
+  std::vector<std::string> all{exe};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> cargs;
+  for (auto& a : all) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  std::fflush(stdout);
+  pid_t pid = 0;
+  if (const int rc = posix_spawn(&pid, exe, nullptr, nullptr, cargs.data(), environ); rc != 0)
+    throw Error(fmt::format("cannot start {}: {}", exe, std::strerror(rc)));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) throw Error(fmt::format("waiting for {}: {}", exe, std::strerror(errno)));
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+}  // namespace dtlab::cli

@@ -1,0 +1,32 @@
+// Starting MPI jobs from the command line: `dtlab train --ranks 4` runs mpirun itself, so users
+// need not know its flags; inside an existing mpirun or srun job it just runs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace dtlab::cli {
+
+struct LaunchOptions {
+  int ranks = 1;
+  std::string hostfile;  // passed to mpirun; a cluster's own oversubscription rules then apply
+};
+
+// True when this process should re-execute itself under mpirun: more than one rank asked for, or
+// a hostfile given, and no launcher started us.
+bool needs_launch(const LaunchOptions& opt);
+
+// Replaces this process with `mpirun -np P [flags] <this program> <same arguments>`. Returns only
+// by throwing dtlab::Error when mpirun cannot be started.
+[[noreturn]] void exec_under_mpirun(const LaunchOptions& opt, int argc, char** argv);
+
+// Inside the job: the world must have as many ranks as the command asked for.
+void check_world_size(int expected);
+
+// Runs this program with args as a child process, its output going to ours; returns its exit code.
+int run_self(const std::vector<std::string>& args);
+
+// The mpirun flags dtlab adds for p ranks on this machine (for messages and docs).
+std::vector<std::string> mpirun_flags(const LaunchOptions& opt);
+
+}  // namespace dtlab::cli

@@ -1,0 +1,37 @@
+// The dtlab program: `dtlab <command> --help` for each command.
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <vector>
+
+#include "commands.hpp"
+#include "dtlab/runtime.hpp"
+
+int main(int argc, char** argv) {
+  using namespace dtlab::cli;
+  return dtlab::run_main(argc, argv, [](int argc, char** argv) -> int {
+    CLI::App app{"dtlab: distributed deep-learning training, built by hand on MPI"};
+    app.name("dtlab");
+    app.require_subcommand(1);
+    app.option_defaults()->always_capture_default();
+    app.set_version_flag("--version", DTLAB_VERSION);
+    std::vector<std::unique_ptr<Command>> cmds;
+    add_train(app, *cmds.emplace_back(std::make_unique<Command>()));
+    add_bench(app, cmds);
+    add_trace(app, *cmds.emplace_back(std::make_unique<Command>()));
+    add_demo(app, *cmds.emplace_back(std::make_unique<Command>()));
+    add_info(app, *cmds.emplace_back(std::make_unique<Command>()));
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return app.exit(e);
+    }
+    for (auto& cmd : cmds) {
+      if (!cmd->app->parsed()) continue;
+      if (!cmd->uses_mpi) return cmd->run();
+      if (needs_launch(cmd->launch)) exec_under_mpirun(cmd->launch, argc, argv);
+      dtlab::Runtime runtime(argc, argv);
+      return cmd->run();
+    }
+    return 1;
+  });
+}

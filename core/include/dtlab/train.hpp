@@ -1,0 +1,130 @@
+// The training loop, with a pluggable strategy for keeping the ranks' models in step.
+//
+// Every parallel-training lab is a Strategy: data parallelism averages gradients, a parameter
+// server pushes and pulls, local SGD averages parameters now and then, compression squeezes the
+// gradient first. The loop itself (data, forward/backward, schedule, evaluation, checkpoints,
+// metrics) is the same for all of them.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dtlab/comm.hpp"
+#include "dtlab/data.hpp"
+#include "dtlab/mlp.hpp"
+#include "dtlab/optim.hpp"
+
+namespace dtlab {
+
+struct StepInfo {
+  std::int64_t step = 0;  // 0-based, counted over the whole run
+  double lr = 0;
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  virtual std::string_view name() const = 0;
+  // Once, before the first step: make the replicas start equal (e.g. broadcast rank 0's model).
+  virtual void setup(const Comm& comm, Mlp& model) {}
+  // During backward, as soon as layer l's gradients are final (last layer first): where a
+  // strategy can start communicating while the rest of backward runs.
+  virtual void grad_ready(const Comm& comm, Mlp& model, int layer) {}
+  // After backward: synchronise and update the parameters.
+  virtual void step(const Comm& comm, Mlp& model, Optimizer& opt, const StepInfo& info) = 0;
+};
+
+// One process, no communication: the oracle every parallel strategy is compared with.
+class SingleProcess final : public Strategy {
+ public:
+  std::string_view name() const override { return "single"; }
+  void setup(const Comm& comm, Mlp& model) override;
+  void step(const Comm& comm, Mlp& model, Optimizer& opt, const StepInfo& info) override;
+};
+
+// Data parallelism on the library allreduce: rank 0's initial model is broadcast, and after
+// every backward the gradients are summed with MPI_Allreduce and divided by the number of ranks.
+class AllreduceDataParallel final : public Strategy {
+ public:
+  std::string_view name() const override { return "allreduce"; }
+  void setup(const Comm& comm, Mlp& model) override;
+  void step(const Comm& comm, Mlp& model, Optimizer& opt, const StepInfo& info) override;
+};
+
+// The strategies `dtlab train --strategy` knows; later labs register theirs.
+using StrategyFactory = std::function<std::unique_ptr<Strategy>()>;
+void register_strategy(const std::string& name, StrategyFactory factory);
+std::unique_ptr<Strategy> make_strategy(const std::string& name);  // throws for an unknown name
+std::vector<std::string> strategy_names();
+
+// The defaults reach about 89.7% test accuracy on Fashion-MNIST in 10 epochs
+// (docs/results/training.md): SGD with Nesterov momentum, the learning rate of the linear scaling
+// rule (0.1 per 256 samples of global batch), half an epoch of warmup, then cosine decay.
+struct TrainConfig {
+  MlpConfig model;
+  OptimizerConfig optimizer{.name = "sgd", .momentum = 0.9, .nesterov = true, .weight_decay = 5e-4};
+  double lr = 0.2;
+  ScheduleConfig schedule;            // total_steps is filled in from epochs when left 0
+  double warmup_epochs = 0.5;         // converted to warmup steps when schedule.warmup_steps is 0
+  std::int64_t global_batch = 512;    // over all ranks
+  int epochs = 10;
+  std::int64_t max_steps = -1;        // stop early after this many steps (tests); -1: no limit
+  std::uint64_t seed = 1;
+  bool shuffle = true;
+  bool evaluate = true;               // test accuracy after every epoch
+  bool progress = true;               // a progress bar on rank 0
+  std::filesystem::path metrics_csv;  // per-step metrics from rank 0
+  std::filesystem::path checkpoint_dir;
+  std::int64_t checkpoint_every = 0;  // steps between checkpoints; 0: at the end of every epoch
+  std::filesystem::path resume;       // a checkpoint to continue from
+};
+
+struct EpochResult {
+  int epoch = 0;
+  double train_loss = 0;     // mean over every sample of the epoch, all ranks
+  double test_loss = 0;
+  double test_accuracy = 0;  // fraction
+  double seconds = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochResult> epochs;
+  double train_loss = 0;
+  double test_loss = 0;
+  double test_accuracy = 0;
+  double samples_per_sec = 0;  // training samples per second over all ranks (evaluation excluded)
+  double train_seconds = 0;
+  double wall_seconds = 0;
+  std::int64_t steps = 0;
+  std::int64_t samples = 0;
+  std::vector<std::filesystem::path> checkpoints;
+};
+
+// Trains model on data with strategy. Collective: every rank of comm calls it with the same
+// config. The model is initialised from config.seed unless config.resume names a checkpoint.
+TrainResult train(const TrainConfig& config, const DataSplit& data, const Comm& comm,
+                  Strategy& strategy, Mlp& model);
+
+// Loss and accuracy of model on a dataset, each rank evaluating its shard; collective.
+EpochResult evaluate(const Comm& comm, Mlp& model, const Dataset& data);
+
+// Training state beyond the parameters that a checkpoint keeps.
+struct TrainState {
+  std::int64_t step = 0;        // steps done
+  std::int64_t epoch = 0;       // the epoch the next step belongs to
+  std::int64_t next_batch = 0;  // its batch within that epoch
+  std::uint64_t seed = 0;       // the data order is a function of (seed, epoch)
+};
+
+// A safetensors file with the parameters as layers.L.weight / layers.L.bias, the optimizer state
+// as optimizer.<buffer>.layers.L.weight, and the training state in the metadata.
+void save_checkpoint(const std::filesystem::path& path, const Mlp& model, Optimizer& opt,
+                     const TrainState& state);
+// Checks that the model and optimizer match the file before changing anything.
+TrainState load_checkpoint(const std::filesystem::path& path, Mlp& model, Optimizer& opt);
+
+}  // namespace dtlab

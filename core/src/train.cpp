@@ -1,0 +1,348 @@
+#include "dtlab/train.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+#include "dtlab/baseline.hpp"
+#include "dtlab/error.hpp"
+#include "dtlab/safetensors.hpp"
+
+namespace dtlab {
+
+namespace fs = std::filesystem;
+
+// ---- strategies ----
+
+void SingleProcess::setup(const Comm& comm, Mlp&) {
+  if (comm.size() > 1)
+    throw Error(fmt::format("strategy 'single' keeps one replica per rank and never communicates; "
+                            "with {} ranks use --strategy allreduce",
+                            comm.size()));
+}
+
+void SingleProcess::step(const Comm&, Mlp& model, Optimizer& opt, const StepInfo& info) {
+  ComputeScope scope("optimizer", 4.0 * double(model.num_params()));
+  opt.step(model.params(), model.grads(), info.lr);
+}
+
+void AllreduceDataParallel::setup(const Comm& comm, Mlp& model) {
+  baseline::broadcast(comm, model.params(), 0);
+}
+
+void AllreduceDataParallel::step(const Comm& comm, Mlp& model, Optimizer& opt,
+                                 const StepInfo& info) {
+  baseline::allreduce(comm, model.grads());
+  ComputeScope scope("optimizer", 4.0 * double(model.num_params()));
+  // The sum of p gradients of local means, divided by p, is the gradient of the global mean.
+  opt.step(model.params(), model.grads(), info.lr, 1.0f / float(comm.size()));
+}
+
+namespace {
+std::map<std::string, StrategyFactory>& registry() {
+  static std::map<std::string, StrategyFactory> r{
+      {"single", [] { return std::make_unique<SingleProcess>(); }},
+      {"allreduce", [] { return std::make_unique<AllreduceDataParallel>(); }},
+  };
+  return r;
+}
+}  // namespace
+
+void register_strategy(const std::string& name, StrategyFactory factory) {
+  registry()[name] = std::move(factory);
+}
+
+std::vector<std::string> strategy_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, f] : registry()) names.push_back(name);
+  return names;
+}
+
+std::unique_ptr<Strategy> make_strategy(const std::string& name) {
+  const auto it = registry().find(name);
+  if (it == registry().end())
+    throw Error(fmt::format("unknown strategy '{}'; known: {}", name,
+                            fmt::join(strategy_names(), ", ")));
+  return it->second();
+}
+
+// ---- evaluation ----
+
+EpochResult evaluate(const Comm& comm, Mlp& model, const Dataset& data) {
+  const Range mine = shard_range(data.size, comm.rank(), comm.size());
+  constexpr std::int64_t kChunk = 1000;
+  AlignedVector<float> xb;
+  std::vector<std::int32_t> yb;
+  double sums[3] = {0, 0, double(mine.count)};  // loss, correct, samples
+  for (std::int64_t first = mine.first; first < mine.first + mine.count; first += kChunk) {
+    const std::int64_t n = std::min(kChunk, mine.first + mine.count - first);
+    xb.resize(std::size_t(n) * data.features);
+    yb.resize(std::size_t(n));
+    data.slice(first, n, xb, yb);
+    const Mlp::Eval e = model.evaluate(xb, yb);
+    sums[0] += e.loss_sum;
+    sums[1] += double(e.correct);
+  }
+  baseline::allreduce(comm, std::span<double>(sums));
+  EpochResult r;
+  r.test_loss = sums[2] > 0 ? sums[0] / sums[2] : 0;
+  r.test_accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0;
+  return r;
+}
+
+// ---- checkpoints ----
+
+void save_checkpoint(const fs::path& path, const Mlp& model, Optimizer& opt, const TrainState& st) {
+  std::vector<TensorRef> tensors;
+  auto add = [&](const std::string& prefix, std::span<const float> flat) {
+    for (std::size_t l = 0; l < model.layers().size(); ++l) {
+      const auto& s = model.layers()[l];
+      tensors.push_back(TensorRef::f32(fmt::format("{}layers.{}.weight", prefix, l), {s.out, s.in},
+                                       flat.subspan(s.weight, std::size_t(s.out) * s.in)));
+      tensors.push_back(TensorRef::f32(fmt::format("{}layers.{}.bias", prefix, l), {s.out},
+                                       flat.subspan(s.bias, std::size_t(s.out))));
+    }
+  };
+  add("", model.params());
+  for (const auto& [name, buf] : opt.state()) add(fmt::format("optimizer.{}.", name), buf);
+  write_safetensors(path, tensors,
+                    {{"format", "dtlab-checkpoint"},
+                     {"version", "1"},
+                     {"model", model.config().describe()},
+                     {"optimizer", std::string(opt.name())},
+                     {"optimizer_steps", std::to_string(opt.steps())},
+                     {"step", std::to_string(st.step)},
+                     {"epoch", std::to_string(st.epoch)},
+                     {"next_batch", std::to_string(st.next_batch)},
+                     {"seed", std::to_string(st.seed)}});
+}
+
+TrainState load_checkpoint(const fs::path& path, Mlp& model, Optimizer& opt) {
+  const SafetensorsFile f = read_safetensors(path);
+  auto meta = [&](const std::string& key) -> const std::string& {
+    const auto it = f.metadata.find(key);
+    if (it == f.metadata.end())
+      throw Error(fmt::format("{}: not a dtlab checkpoint: metadata has no '{}'", path.string(), key));
+    return it->second;
+  };
+  auto number = [&](const std::string& key) -> std::int64_t {
+    try {
+      return std::stoll(meta(key));
+    } catch (const std::logic_error&) {
+      throw Error(fmt::format("{}: metadata '{}' = '{}' is not a number", path.string(), key, meta(key)));
+    }
+  };
+  if (meta("format") != "dtlab-checkpoint")
+    throw Error(fmt::format("{}: not a dtlab checkpoint (format '{}')", path.string(), meta("format")));
+  if (meta("model") != model.config().describe())
+    throw Error(fmt::format("{}: holds a {} model, but this run builds {}", path.string(),
+                            meta("model"), model.config().describe()));
+  if (meta("optimizer") != opt.name())
+    throw Error(fmt::format("{}: was saved with optimizer {}, but this run uses {}", path.string(),
+                            meta("optimizer"), opt.name()));
+  // Read everything before touching the model, so that a bad file changes nothing.
+  std::vector<std::pair<std::span<float>, std::vector<float>>> copies;
+  auto take = [&](const std::string& prefix, std::span<float> flat) {
+    for (std::size_t l = 0; l < model.layers().size(); ++l) {
+      const auto& s = model.layers()[l];
+      for (const bool weight : {true, false}) {
+        const std::string name = fmt::format("{}layers.{}.{}", prefix, l, weight ? "weight" : "bias");
+        const Tensor* t = nullptr;
+        try {
+          t = &f.at(name);
+        } catch (const Error& e) {
+          throw Error(fmt::format("{}: {}", path.string(), e.what()));
+        }
+        const std::size_t n = weight ? std::size_t(s.out) * s.in : std::size_t(s.out);
+        if (t->dtype != "F32" || std::size_t(t->elements()) != n)
+          throw Error(fmt::format("{}: tensor {} is {} with {} elements; expected F32 with {}",
+                                  path.string(), name, t->dtype, t->elements(), n));
+        copies.emplace_back(flat.subspan(weight ? s.weight : s.bias, n), t->f32());
+      }
+    }
+  };
+  take("", model.params());
+  for (const auto& [name, buf] : opt.state()) take(fmt::format("optimizer.{}.", name), buf);
+  TrainState st{number("step"), number("epoch"), number("next_batch"),
+                std::uint64_t(std::stoull(meta("seed")))};
+  const std::int64_t opt_steps = number("optimizer_steps");
+  for (auto& [dst, src] : copies) std::copy(src.begin(), src.end(), dst.begin());
+  opt.set_steps(opt_steps);
+  return st;
+}
+
+// ---- the loop ----
+
+namespace {
+
+double now() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+// A one-line progress bar on a terminal; on a pipe (CI, mpirun without a terminal) nothing per step.
+class Progress {
+ public:
+  Progress(bool on, int epochs, std::int64_t steps_per_epoch)
+      : on_(on), tty_(isatty(STDERR_FILENO) || std::getenv("DTLAB_TTY")), epochs_(epochs),
+        steps_(steps_per_epoch) {}
+
+  void update(int epoch, std::int64_t batch, double loss, double samples_per_sec) {
+    if (!on_ || !tty_) return;
+    const double t = now();
+    if (t - last_ < 0.1 && batch + 1 < steps_) return;
+    last_ = t;
+    constexpr int kWidth = 30;
+    const int filled = int(kWidth * double(batch + 1) / double(steps_));
+    std::fprintf(stderr, "\r\033[Kepoch %d/%d [%s%s] %lld/%lld  loss %.4f  %.0f samples/s",
+                 epoch + 1, epochs_, std::string(filled, '#').c_str(),
+                 std::string(kWidth - filled, '.').c_str(), (long long)(batch + 1),
+                 (long long)steps_, loss, samples_per_sec);
+    std::fflush(stderr);
+  }
+  void end_epoch() {
+    if (on_ && tty_) std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  bool on_, tty_;
+  int epochs_;
+  std::int64_t steps_;
+  double last_ = 0;
+};
+
+fs::path checkpoint_path(const fs::path& dir, std::int64_t step) {
+  return dir / fmt::format("step-{:08d}.safetensors", step);
+}
+
+}  // namespace
+
+TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& comm,
+                  Strategy& strategy, Mlp& model) {
+  const double t_begin = now();
+  if (data.train.features != model.config().inputs || data.train.classes != model.config().classes)
+    throw Error(fmt::format("model {} does not fit dataset {} ({} features, {} classes)",
+                            model.config().describe(), data.train.name, data.train.features,
+                            data.train.classes));
+  if (cfg.epochs <= 0) throw Error(fmt::format("epochs must be > 0, got {}", cfg.epochs));
+  const int rank = comm.rank();
+  auto opt = make_optimizer(cfg.optimizer, model.num_params());
+  TrainState st{0, 0, 0, cfg.seed};
+  if (!cfg.resume.empty()) st = load_checkpoint(cfg.resume, model, *opt);
+  else model.init(cfg.seed);
+
+  DistributedSampler sampler(data.train.size, cfg.global_batch, rank, comm.size(), st.seed,
+                             cfg.shuffle);
+  const std::int64_t steps_per_epoch = sampler.batches_per_epoch();
+  ScheduleConfig sc = cfg.schedule;
+  if (sc.warmup_steps == 0 && cfg.warmup_epochs > 0)
+    sc.warmup_steps = std::int64_t(std::llround(cfg.warmup_epochs * double(steps_per_epoch)));
+  if (sc.total_steps == 0) sc.total_steps = cfg.epochs * steps_per_epoch;
+  const LrSchedule schedule(cfg.lr, sc);
+
+  strategy.setup(comm, model);
+
+  const std::int64_t local = sampler.local_batch();
+  AlignedVector<float> xb(std::size_t(local) * data.train.features);
+  std::vector<std::int32_t> yb(static_cast<std::size_t>(local));
+  const bool lead = rank == 0;
+  std::ofstream csv;
+  const fs::path csv_partial = cfg.metrics_csv.string() + ".partial";
+  if (lead && !cfg.metrics_csv.empty()) {
+    if (cfg.metrics_csv.has_parent_path()) fs::create_directories(cfg.metrics_csv.parent_path());
+    csv.open(csv_partial);
+    if (!csv) throw Error(fmt::format("cannot write {}", csv_partial.string()));
+    csv << "step,epoch,lr,loss,samples_per_sec,seconds\n";
+  }
+  Progress progress(lead && cfg.progress, cfg.epochs, steps_per_epoch);
+  const Mlp::GradReady ready = [&](int layer) { strategy.grad_ready(comm, model, layer); };
+
+  TrainResult res;
+  bool stop = false;
+  for (std::int64_t epoch = st.epoch; epoch < cfg.epochs && !stop; ++epoch) {
+    double loss_sum = 0;
+    std::int64_t seen = 0;
+    const double t_epoch = now();
+    for (std::int64_t b = epoch == st.epoch ? st.next_batch : 0; b < steps_per_epoch; ++b) {
+      if (cfg.max_steps >= 0 && st.step >= cfg.max_steps) {
+        stop = true;
+        break;
+      }
+      const StepInfo info{st.step, schedule.lr(st.step)};
+      {
+        ComputeScope scope("data");
+        data.train.gather(sampler.indices(epoch, b), xb, yb);
+      }
+      const float loss = model.forward_backward(xb, yb, ready);
+      strategy.step(comm, model, *opt, info);
+      if (!std::isfinite(loss))
+        throw Error(fmt::format("the loss is {} at step {}: training diverged; try a smaller "
+                                "learning rate than {}",
+                                loss, st.step, cfg.lr));
+      loss_sum += double(loss) * double(local);
+      seen += local;
+      ++st.step;
+      st.epoch = epoch;
+      st.next_batch = b + 1;
+      const double elapsed = now() - t_epoch;
+      const double sps = double(seen) * comm.size() / std::max(elapsed, 1e-9);
+      if (csv.is_open())
+        csv << fmt::format("{},{},{:.6g},{:.6f},{:.1f},{:.4f}\n", st.step, epoch, info.lr, loss,
+                           sps, now() - t_begin);
+      progress.update(int(epoch), b, loss, sps);
+      if (cfg.checkpoint_every > 0 && !cfg.checkpoint_dir.empty() &&
+          st.step % cfg.checkpoint_every == 0) {
+        if (lead) save_checkpoint(checkpoint_path(cfg.checkpoint_dir, st.step), model, *opt, st);
+        res.checkpoints.push_back(checkpoint_path(cfg.checkpoint_dir, st.step));
+      }
+    }
+    const double epoch_seconds = now() - t_epoch;
+    progress.end_epoch();
+    res.train_seconds += epoch_seconds;
+    res.samples += seen * comm.size();
+    if (st.next_batch == steps_per_epoch) {  // the epoch is complete: the next step starts a new one
+      st.epoch = epoch + 1;
+      st.next_batch = 0;
+    }
+    if (seen == 0) break;
+    double sums[2] = {loss_sum, double(seen)};
+    baseline::allreduce(comm, std::span<double>(sums));
+    EpochResult er = cfg.evaluate ? evaluate(comm, model, data.test) : EpochResult{};
+    er.epoch = int(epoch);
+    er.train_loss = sums[0] / sums[1];
+    er.seconds = epoch_seconds;
+    res.epochs.push_back(er);
+    if (lead && cfg.progress)
+      std::printf("epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.1f s  "
+                  "%.0f samples/s\n",
+                  int(epoch) + 1, cfg.epochs, er.train_loss, er.test_loss, 100 * er.test_accuracy,
+                  epoch_seconds, double(seen) * comm.size() / std::max(epoch_seconds, 1e-9));
+    std::fflush(stdout);
+    if (cfg.checkpoint_every == 0 && !cfg.checkpoint_dir.empty()) {
+      if (lead) save_checkpoint(checkpoint_path(cfg.checkpoint_dir, st.step), model, *opt, st);
+      res.checkpoints.push_back(checkpoint_path(cfg.checkpoint_dir, st.step));
+    }
+  }
+  if (csv.is_open()) {
+    csv.close();
+    if (!csv) throw Error(fmt::format("cannot write {}", csv_partial.string()));
+    fs::rename(csv_partial, cfg.metrics_csv);
+  }
+  res.steps = st.step;
+  if (!res.epochs.empty()) {
+    res.train_loss = res.epochs.back().train_loss;
+    res.test_loss = res.epochs.back().test_loss;
+    res.test_accuracy = res.epochs.back().test_accuracy;
+  }
+  res.samples_per_sec = res.train_seconds > 0 ? double(res.samples) / res.train_seconds : 0;
+  res.wall_seconds = now() - t_begin;
+  return res;
+}
+
+}  // namespace dtlab
