@@ -23,7 +23,8 @@ bool needs_launch(const LaunchOptions& opt) {
 }
 
 std::vector<std::string> mpirun_flags(const LaunchOptions& opt) {
-  std::vector<std::string> f{"-np", std::to_string(opt.ranks)};
+  // --quiet: dtlab prints its own error messages; Open MPI's banners would only repeat them.
+  std::vector<std::string> f{"--quiet", "-np", std::to_string(opt.ranks)};
   if (!opt.hostfile.empty()) {
     f.insert(f.end(), {"--hostfile", opt.hostfile});
   } else if (opt.ranks > int(sysconf(_SC_NPROCESSORS_ONLN))) {

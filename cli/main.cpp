@@ -1,6 +1,7 @@
 // The dtlab program: `dtlab <command> --help` for each command.
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "commands.hpp"
@@ -8,11 +9,13 @@
 
 int main(int argc, char** argv) {
   using namespace dtlab::cli;
-  return dtlab::run_main(argc, argv, [](int argc, char** argv) -> int {
+  // Outlives run_main's error handling, which needs MPI to tell whether every rank failed.
+  std::optional<dtlab::Runtime> runtime;
+  return dtlab::run_main(argc, argv, [&runtime](int argc, char** argv) -> int {
     CLI::App app{"dtlab: distributed deep-learning training, built by hand on MPI"};
     app.name("dtlab");
     app.require_subcommand(1);
-    app.option_defaults()->always_capture_default();
+    app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.set_version_flag("--version", DTLAB_VERSION);
     std::vector<std::unique_ptr<Command>> cmds;
     add_train(app, *cmds.emplace_back(std::make_unique<Command>()));
@@ -29,7 +32,7 @@ int main(int argc, char** argv) {
       if (!cmd->app->parsed()) continue;
       if (!cmd->uses_mpi) return cmd->run();
       if (needs_launch(cmd->launch)) exec_under_mpirun(cmd->launch, argc, argv);
-      dtlab::Runtime runtime(argc, argv);
+      runtime.emplace(argc, argv);
       return cmd->run();
     }
     return 1;

@@ -20,8 +20,10 @@ class Runtime {
   [[noreturn]] static void abort(int code);
 };
 
-// Runs body on every rank and turns an exception into "rank R: error: ..." on stderr, and then
-// exit code 1 (when the job has one rank or when every rank fails) or MPI_Abort (otherwise).
+// Runs body on every rank and turns an exception into an error message and a non-zero exit. When
+// every rank fails (a bad option, a missing file) the message is printed once and each rank returns
+// 1; when only some do, the failing rank prints "rank R: error: ..." and aborts the job, since the
+// others would wait for it forever. The Runtime must outlive this call (declare it before).
 int run_main(int argc, char** argv, const std::function<int(int, char**)>& body);
 
 // True when a launcher (mpirun, srun, hydra) started this process as one rank of a job.

@@ -1,0 +1,231 @@
+// The dtlab program as users run it: outputs, files, exit codes and error messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "dtlab/costmodel.hpp"
+#include "dtlab/io.hpp"
+#include "test_util.hpp"
+
+namespace dtlab {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Result {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+  bool has(const std::string& s) const { return out.find(s) != std::string::npos; }
+};
+
+Result run(const std::string& args, const test::TempDir& dir) {
+  const fs::path log = dir / "output.txt";
+  const std::string cmd = "cd " + dir.path().string() + " && " + DTLAB_BIN + " " + args + " > " +
+                          log.string() + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  r.out = read_file(log);
+  return r;
+}
+
+json load(const fs::path& p) { return json::parse(read_file(p)); }
+
+int count(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+const std::string kSmall = "--dataset synthetic --synthetic-samples 2048 --hidden 64 --batch 64 --lr 0.05 ";
+
+TEST(CliTrain, WritesMetricsCheckpointsAndTimeline) {
+  test::TempDir d;
+  const Result r = run("train " + kSmall +
+                       "--epochs 2 --json r.json --metrics m.csv --checkpoint-dir ck --trace t.json "
+                       "--oplog o.json",
+                       d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(r.has("epoch 2/2")) << r.out;
+  const json j = load(d / "r.json");
+  for (const char* key : {"train_loss", "test_accuracy", "samples_per_sec", "ranks", "epochs",
+                          "wall_seconds", "modeled_seconds"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_EQ(j["ranks"], 1);
+  EXPECT_EQ(j["epochs"], 2);
+  EXPECT_EQ(j["steps"], 64);  // 2048 / 64 per epoch
+  EXPECT_GT(j["test_accuracy"].get<double>(), 0.8);
+  EXPECT_LE(j["test_accuracy"].get<double>(), 1.0);
+  EXPECT_GT(j["samples_per_sec"].get<double>(), 0.0);
+
+  std::ifstream csv(d / "m.csv");
+  std::string line;
+  int lines = 0;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "step,epoch,lr,loss,samples_per_sec,seconds");
+  while (std::getline(csv, line)) ++lines;
+  EXPECT_EQ(lines, 64);
+  EXPECT_FALSE(fs::exists(d / "m.csv.partial"));
+
+  EXPECT_TRUE(fs::exists(d / "ck" / "step-00000032.safetensors"));
+  const fs::path last = d / "ck" / "step-00000064.safetensors";
+  ASSERT_TRUE(fs::exists(last));
+  EXPECT_EQ(j["last_checkpoint"], "ck/step-00000064.safetensors");
+  if (std::system("python3 -c pass > /dev/null 2>&1") == 0) {
+    const std::string cmd = std::string("python3 ") + DTLAB_SOURCE_DIR + "/tests/tools/safetensors_read.py " +
+                            last.string() + " > " + (d / "st.json").string();
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    const json st = load(d / "st.json");
+    EXPECT_EQ(st["tensors"]["layers.0.weight"]["shape"], json({64, 784}));
+    EXPECT_EQ(st["tensors"]["layers.1.bias"]["shape"], json({10}));
+    EXPECT_EQ(st["metadata"]["step"], "64");
+  }
+
+  const json trace = load(d / "t.json");
+  EXPECT_FALSE(trace["traceEvents"].empty());
+  EXPECT_EQ(trace["otherData"]["clock"], "wall");
+  const Result replayed = run("trace o.json -o t2.json", d);
+  ASSERT_EQ(replayed.code, 0) << replayed.out;
+  EXPECT_TRUE(replayed.has("modeled time")) << replayed.out;
+  EXPECT_EQ(load(d / "t2.json")["otherData"]["clock"], "model");
+
+  // Resuming from the last checkpoint with a third epoch continues at step 64.
+  const Result resumed = run("train " + kSmall + "--epochs 3 --json r3.json --resume " + last.string(), d);
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  EXPECT_EQ(load(d / "r3.json")["steps"], 96);
+  EXPECT_EQ(load(d / "r3.json")["epochs"], 1);  // only the third epoch ran
+}
+
+TEST(CliTrain, StartsMpirunForSeveralRanks) {
+  test::TempDir d;
+  const Result r = run("train " + kSmall + "--epochs 1 --ranks 2 --json r.json --quiet", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const json j = load(d / "r.json");
+  EXPECT_EQ(j["ranks"], 2);
+  EXPECT_EQ(j["strategy"], "allreduce");
+  EXPECT_EQ(j["samples"], 2048 / 64 * 64);
+}
+
+TEST(CliTrain, BadInputGetsOneClearError) {
+  test::TempDir d;
+  Result r = run("train --data-dir /nonexistent/fmnist --quiet", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("/nonexistent/fmnist/train-images-idx3-ubyte.gz")) << r.out;
+  EXPECT_TRUE(r.has("dataset-fashion-mnist")) << r.out;
+
+  // Every rank fails the same way: the message is printed once, not once per rank.
+  r = run("train " + kSmall + "--ranks 2 --batch 5", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("must be a positive multiple of the number of ranks (2)")) << r.out;
+  EXPECT_EQ(count(r.out, "error:"), 1) << r.out;
+
+  r = run("train " + kSmall + "--strategy bogus", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("unknown strategy 'bogus'; known: allreduce, single")) << r.out;
+
+  r = run("train " + kSmall + "--ranks 2 --strategy single", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("use --strategy allreduce")) << r.out;
+
+  r = run("train --epochs 0", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("--epochs")) << r.out;
+
+  r = run("train --resume missing.safetensors", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("missing.safetensors")) << r.out;
+
+  r = run("train --schedule step", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("--lr-step-epochs")) << r.out;
+}
+
+TEST(CliTrain, ResumeChecksTheModel) {
+  test::TempDir d;
+  ASSERT_EQ(run("train " + kSmall + "--epochs 1 --quiet --checkpoint-dir ck", d).code, 0);
+  const Result r = run("train --dataset synthetic --synthetic-samples 2048 --hidden 32 --batch 64 "
+                       "--epochs 2 --resume ck/step-00000032.safetensors",
+                       d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("holds a 784-64-10 model, but this run builds 784-32-10")) << r.out;
+}
+
+TEST(CliTrain, InsideAJobTheRankCountMustMatch) {
+  test::TempDir d;
+  const std::string cmd = std::string("mpirun -np 2 --oversubscribe ") + DTLAB_BIN + " train " +
+                          kSmall + "--ranks 3";
+  const std::string full = "cd " + d.path().string() + " && OMPI_ALLOW_RUN_AS_ROOT=1 "
+                           "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + cmd + " > out.txt 2>&1";
+  EXPECT_NE(std::system(full.c_str()), 0);
+  const std::string out = read_file(d / "out.txt");
+  EXPECT_NE(out.find("the job has 2 ranks but --ranks asks for 3"), std::string::npos) << out;
+}
+
+TEST(CliBench, AllreduceReportsBusBandwidthAndChecksResults) {
+  test::TempDir d;
+  const Result r = run("bench allreduce --ranks 3 --max-bytes 64K --json a.json", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(r.has("busbw")) << r.out;
+  const json j = load(d / "a.json");
+  EXPECT_EQ(j["ranks"], 3);
+  ASSERT_EQ(j["results"].size(), 15u);  // 4 B .. 64 KiB
+  for (const auto& row : j["results"]) {
+    EXPECT_EQ(row["wrong"], 0);
+    EXPECT_NEAR(row["busbw_gbps"].get<double>(), row["algbw_gbps"].get<double>() * 4 / 3, 1e-9);
+    EXPECT_NEAR(row["algbw_gbps"].get<double>(), row["bytes"].get<double>() / row["time_us"].get<double>() * 1e-3,
+                1e-6 * row["algbw_gbps"].get<double>());
+  }
+}
+
+TEST(CliBench, PingpongFitsAndSavesACostModel) {
+  test::TempDir d;
+  const Result r = run("bench pingpong --max-bytes 64K --save-model m.toml --json p.json", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const CostModel m = CostModel::load(d / "m.toml");
+  EXPECT_GT(m.alpha, 0.0);
+  EXPECT_LT(m.alpha, 1e-3);
+  EXPECT_GT(m.gamma, 0.0);
+  EXPECT_GT(m.flop_rate, 1e8);
+  EXPECT_EQ(load(d / "p.json")["sizes"].size(), 17u);  // 1 B .. 64 KiB
+  const Result one = run("bench pingpong --ranks 3", d);
+  EXPECT_NE(one.code, 0);
+  EXPECT_TRUE(one.has("exactly 2 ranks")) << one.out;
+}
+
+TEST(CliBench, TrainStepReportsMlpAndSgemmRates) {
+  test::TempDir d;
+  const Result r = run("bench train-step --hidden 64 --batch 32 --json s.json", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const json j = load(d / "s.json");
+  EXPECT_GT(j["mlp_gflops"].get<double>(), 0.0);
+  EXPECT_GT(j["sgemm_gflops"].get<double>(), 0.0);
+  EXPECT_NEAR(j["ratio"].get<double>(), j["mlp_gflops"].get<double>() / j["sgemm_gflops"].get<double>(), 1e-9);
+  EXPECT_EQ(j["model"], "784-64-10");
+}
+
+TEST(Cli, HelpInfoAndUnknownCommands) {
+  test::TempDir d;
+  Result r = run("--help", d);
+  EXPECT_EQ(r.code, 0);
+  for (const char* c : {"train", "bench", "trace", "demo", "info"}) EXPECT_TRUE(r.has(c)) << c;
+  r = run("info", d);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(r.has("Open MPI")) << r.out;
+  r = run("frobnicate", d);
+  EXPECT_NE(r.code, 0);
+  r = run("trace nothing.json", d);
+  EXPECT_NE(r.code, 0);
+  std::ofstream(d / "bad.json") << "{}";
+  r = run("trace bad.json", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("not a dtlab op log")) << r.out;
+}
+
+}  // namespace
+}  // namespace dtlab
