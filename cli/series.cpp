@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <stdlib.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 
@@ -37,6 +39,7 @@ void print_scaling_table(const std::vector<SeriesRun>& runs) {
               "efficiency");
   double base = 0;
   int base_ranks = 1;
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
   for (const auto& r : runs) {
     if (r.result.is_null()) {
       std::printf("%6d   failed (exit code %d)\n", r.ranks, r.exit_code);
@@ -49,11 +52,16 @@ void print_scaling_table(const std::vector<SeriesRun>& runs) {
     }
     const double speedup = sps / base;
     const bool evaluated = !r.result.at("history").empty() && r.result.value("test_loss", 0.0) > 0;
-    std::printf("%6d %15s %14.0f %8.2fx %10.0f%%\n", r.ranks,
+    std::printf("%6d %15s %14.0f %8.2fx %10.0f%%%s\n", r.ranks,
                 evaluated ? fmt::format("{:.2f}%", 100 * r.result.at("test_accuracy").get<double>()).c_str()
                           : "-",
-                sps, speedup, 100 * speedup * base_ranks / r.ranks);
+                sps, speedup, 100 * speedup * base_ranks / r.ranks, r.ranks > cores ? "  *" : "");
   }
+  for (const auto& r : runs)
+    if (r.ranks > cores) {
+      std::printf("* more ranks than this machine's %ld cores: they take turns on them\n", cores);
+      break;
+    }
 }
 
 nlohmann::json series_json(const std::vector<SeriesRun>& runs) {
@@ -86,7 +94,7 @@ void add_scaling(CLI::App& bench, Command& cmd) {
   c->add_option("--json", o->json, "Write the results as JSON");
   cmd.run = [o] {
     const auto runs = run_training_series(
-        o->ranks, {"--dataset", o->dataset, "--batch", std::to_string(o->batch), "--epochs", "1",
+        o->ranks, {"--dataset", o->dataset, "--batch", std::to_string(o->batch), "--epochs", "100000",
                    "--max-steps", std::to_string(o->steps), "--no-eval", "--quiet"});
     std::printf("\n# dtlab bench scaling: %lld steps of global batch %lld, throughput of the steps "
                 "alone (no evaluation)\n",
