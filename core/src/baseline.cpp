@@ -32,11 +32,9 @@ void logged(const CommImpl& c, const char* name, std::size_t bytes, int root, F&
   auto& ct = log.mutable_counters();
   ct.collectives += 1;
   ct.collective_bytes += bytes;
-  Op op{.kind = OpKind::collective, .label = log.intern(name), .comm = c.id, .bytes = bytes,
-        .root = root < 0 ? -1 : c.world_ranks[root], .request = request};
-  op.t_start = t0;
-  op.t_end = log.now();
-  log.append(op);
+  record_op({.kind = OpKind::collective, .label = log.intern(name), .comm = c.id, .bytes = bytes,
+             .root = root < 0 ? -1 : c.world_ranks[root], .request = request},
+            t0);
 }
 
 }  // namespace

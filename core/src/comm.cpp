@@ -128,6 +128,9 @@ void count_sent(std::size_t bytes) {
   ct.bytes_sent += bytes;
 }
 
+int mpi_source(int source) { return source == any_source ? MPI_ANY_SOURCE : source; }
+int mpi_tag(int tag) { return tag == any_tag ? MPI_ANY_TAG : tag; }
+
 // MPI_ERR_TRUNCATE is the mistake students make most: say what it means.
 void check_recv(int rc, const char* call, std::size_t count, int source) {
   int cls = rc;
@@ -142,6 +145,13 @@ void check_recv(int rc, const char* call, std::size_t count, int source) {
 }  // namespace
 
 void reset_world_comm() { world_slot().reset(); }
+
+void record_op(Op op, double t0) {
+  auto& log = OpLog::instance();
+  op.t_start = t0;
+  op.t_end = log.now();
+  log.append(op);
+}
 
 Comm Comm::world() {
   auto& w = world_slot();
@@ -182,9 +192,7 @@ void Comm::send_bytes(const void* data, std::size_t count, Dtype type, int dest,
   const std::size_t bytes = count * dtype_size(type);
   count_sent(bytes);
   Op op{.kind = OpKind::send, .comm = c.id, .peer = c.world_ranks[dest], .tag = tag, .bytes = bytes};
-  op.t_start = t0;
-  op.t_end = log.now();
-  log.append(op);
+  record_op(op, t0);
 }
 
 Status Comm::recv_bytes(void* data, std::size_t count, Dtype type, int source, int tag) const {
@@ -194,17 +202,13 @@ Status Comm::recv_bytes(void* data, std::size_t count, Dtype type, int source, i
   auto& log = OpLog::instance();
   const double t0 = log.now();
   MPI_Status st;
-  const int src = source == any_source ? MPI_ANY_SOURCE : source;
-  const int tg = tag == any_tag ? MPI_ANY_TAG : tag;
-  check_recv(MPI_Recv(data, checked_count(count, "recv"), mpi_type(type), src, tg, c.comm, &st),
+  check_recv(MPI_Recv(data, checked_count(count, "recv"), mpi_type(type), mpi_source(source), mpi_tag(tag), c.comm, &st),
              "recv", count, source);
   const Status s = received(st, type, "recv");
   count_received(s.bytes);
   Op op{.kind = OpKind::recv, .comm = c.id, .peer = c.world_ranks[s.source], .tag = s.tag,
         .bytes = s.bytes};
-  op.t_start = t0;
-  op.t_end = log.now();
-  log.append(op);
+  record_op(op, t0);
   return s;
 }
 
@@ -218,10 +222,9 @@ Status Comm::sendrecv_bytes(const void* send_data, std::size_t send_count, int d
   auto& log = OpLog::instance();
   const double t0 = log.now();
   MPI_Status st;
-  const int src = source == any_source ? MPI_ANY_SOURCE : source;
   check_recv(MPI_Sendrecv(send_data, checked_count(send_count, "sendrecv"), mpi_type(type), dest,
                           tag, recv_data, checked_count(recv_count, "sendrecv"), mpi_type(type),
-                          src, tag, c.comm, &st),
+                          mpi_source(source), tag, c.comm, &st),
              "sendrecv", recv_count, source);
   const Status s = received(st, type, "sendrecv");
   const std::size_t sent = send_count * dtype_size(type);
@@ -230,9 +233,7 @@ Status Comm::sendrecv_bytes(const void* send_data, std::size_t send_count, int d
   Op op{.kind = OpKind::sendrecv, .comm = c.id, .peer = c.world_ranks[dest], .tag = tag,
         .bytes = sent, .recv_peer = c.world_ranks[s.source], .recv_tag = s.tag,
         .recv_bytes = s.bytes};
-  op.t_start = t0;
-  op.t_end = log.now();
-  log.append(op);
+  record_op(op, t0);
   return s;
 }
 
@@ -253,9 +254,7 @@ Request Comm::isend_bytes(const void* data, std::size_t count, Dtype type, int d
   CommAccess::arm(r, *this, id, -1);
   Op op{.kind = OpKind::isend, .comm = c.id, .peer = c.world_ranks[dest], .tag = tag,
         .bytes = bytes, .request = id};
-  op.t_start = t0;
-  op.t_end = log.now();
-  log.append(op);
+  record_op(op, t0);
   return r;
 }
 
@@ -266,9 +265,7 @@ Request Comm::irecv_bytes(void* data, std::size_t count, Dtype type, int source,
   auto& log = OpLog::instance();
   const double t0 = log.now();
   Request r;
-  const int src = source == any_source ? MPI_ANY_SOURCE : source;
-  const int tg = tag == any_tag ? MPI_ANY_TAG : tag;
-  check_mpi(MPI_Irecv(data, checked_count(count, "irecv"), mpi_type(type), src, tg, c.comm,
+  check_mpi(MPI_Irecv(data, checked_count(count, "irecv"), mpi_type(type), mpi_source(source), mpi_tag(tag), c.comm,
                       CommAccess::handle(r)),
             "MPI_Irecv");
   const std::int64_t id = log.next_request_id();
@@ -323,9 +320,7 @@ Status Comm::wait(Request& request) const {
   CommAccess::disarm(request);
   check_mpi(rc, "MPI_Wait");
   Op op{.kind = OpKind::wait, .request = log.add_wait_ids({&id, 1}), .nwait = 1};
-  op.t_start = t0;
-  op.t_end = log.now();
-  log.append(op);
+  record_op(op, t0);
   return s;
 }
 
@@ -351,9 +346,7 @@ void Comm::wait_all(std::span<Request> requests) const {
   if (ids.empty()) return;
   Op op{.kind = OpKind::wait, .request = log.add_wait_ids(ids),
         .nwait = static_cast<std::uint32_t>(ids.size())};
-  op.t_start = t0;
-  op.t_end = log.now();
-  log.append(op);
+  record_op(op, t0);
 }
 
 void Comm::barrier() const {
@@ -362,9 +355,7 @@ void Comm::barrier() const {
   const double t0 = log.now();
   check_mpi(MPI_Barrier(c.comm), "MPI_Barrier");
   Op op{.kind = OpKind::collective, .label = log.intern("barrier"), .comm = c.id};
-  op.t_start = t0;
-  op.t_end = log.now();
-  log.append(op);
+  record_op(op, t0);
 }
 
 Comm Comm::split(int color, int key) const {
@@ -375,9 +366,7 @@ Comm Comm::split(int color, int key) const {
   check_mpi(MPI_Comm_split(c.comm, color < 0 ? MPI_UNDEFINED : color, key, &out), "MPI_Comm_split");
   const std::uint32_t seq = c.splits++;
   Op op{.kind = OpKind::collective, .label = log.intern("split"), .comm = c.id};
-  op.t_start = t0;
-  op.t_end = log.now();
-  log.append(op);
+  record_op(op, t0);
   if (out == MPI_COMM_NULL) return Comm(nullptr);
   auto child = std::make_shared<CommImpl>();
   child->comm = out;
