@@ -147,7 +147,7 @@ void add_train(CLI::App& app, Command& cmd) {
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
   c->add_option("--lr", cfg.lr, "Peak learning rate");
   c->add_option("--momentum", cfg.optimizer.momentum, "SGD momentum");
-  c->add_flag("--nesterov,!--no-nesterov", cfg.optimizer.nesterov, "Nesterov momentum");
+  c->add_flag("--nesterov,!--no-nesterov", cfg.optimizer.nesterov, "Nesterov momentum (on unless --no-nesterov)");
   c->add_option("--weight-decay", cfg.optimizer.weight_decay, "Weight decay");
   c->add_option("--schedule", cfg.schedule.kind, "Learning-rate schedule: constant, step or cosine")
       ->check(CLI::IsMember({"constant", "step", "cosine"}));
