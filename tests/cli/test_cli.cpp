@@ -112,6 +112,22 @@ TEST(CliTrain, StartsMpirunForSeveralRanks) {
   EXPECT_EQ(j["samples"], 2048 / 64 * 64);
 }
 
+TEST(CliTrain, RunsThroughAHostfileAndOverTcp) {
+  // What a cluster run does, on one machine: mpirun with a hostfile, and MPI's TCP transport over
+  // loopback instead of shared memory. The result must not depend on the transport.
+  test::TempDir d;
+  std::ofstream(d / "hosts") << "localhost slots=4\n";
+  const Result shm = run("train " + kSmall + "--epochs 1 --ranks 2 --quiet --json shm.json --hostfile hosts", d);
+  ASSERT_EQ(shm.code, 0) << shm.out;
+  setenv("DTLAB_MPIRUN_ARGS", "--mca btl self,tcp --mca btl_tcp_if_include lo", 1);
+  const Result tcp = run("train " + kSmall + "--epochs 1 --ranks 2 --quiet --json tcp.json", d);
+  unsetenv("DTLAB_MPIRUN_ARGS");
+  ASSERT_EQ(tcp.code, 0) << tcp.out;
+  EXPECT_EQ(load(d / "shm.json")["ranks"], 2);
+  EXPECT_EQ(load(d / "tcp.json")["test_accuracy"], load(d / "shm.json")["test_accuracy"]);
+  EXPECT_EQ(load(d / "tcp.json")["train_loss"], load(d / "shm.json")["train_loss"]);
+}
+
 TEST(CliTrain, BadInputGetsOneClearError) {
   test::TempDir d;
   Result r = run("train --data-dir /nonexistent/fmnist --quiet", d);
