@@ -56,7 +56,7 @@ struct Counters {
   std::uint64_t bytes_sent = 0;
   std::uint64_t messages_received = 0;
   std::uint64_t bytes_received = 0;
-  std::uint64_t collectives = 0;        // library collective calls (their traffic is MPI's own)
+  std::uint64_t collectives = 0;        // calls of baseline collectives (their traffic is MPI's own)
   std::uint64_t collective_bytes = 0;   // payload bytes handed to them
 };
 
