@@ -26,3 +26,114 @@ function(dtlab_add_mpi_test target)
       TIMEOUT ${A_TIMEOUT} PROCESSORS ${procs} ENVIRONMENT "${DTLAB_MPI_TEST_ENV}" LABELS mpi)
   endforeach()
 endfunction()
+
+# dtlab_add_lab(<id> DIR <folder> EDITABLE <file>...)
+# Builds one lab:
+#   <id>_given               what students are given (DIR/include, DIR/src)
+#   <id>_starter             the editable files of DIR/starter: the student's working copy
+#   <id>_reference           reference/<id> (sources in the instructor tree; a prebuilt library in
+#                            the student edition, prebuilt/lib/lib<id>_reference.a)
+#   <id>_tests_public/hidden object libraries of DIR/tests/{public,hidden}, linked by the grader
+#   <id>_bench               object library of DIR/bench: the timing and modeling program
+# and, for the suite, the tests linked with the reference (instructor tree) or the starter
+# (student edition), each run on 8 ranks. It writes build/autograder/<id>.json: how the grader
+# compiles and links a submission exactly as these targets are built.
+function(dtlab_add_lab id)
+  cmake_parse_arguments(A "" "DIR" "EDITABLE" ${ARGN})
+  set(dir ${PROJECT_SOURCE_DIR}/${A_DIR})
+  file(GLOB given_src CONFIGURE_DEPENDS ${dir}/src/*.cpp)
+  add_library(${id}_given STATIC ${given_src})
+  target_include_directories(${id}_given PUBLIC ${dir}/include)
+  target_link_libraries(${id}_given PUBLIC dtlab::core)
+
+  list(TRANSFORM A_EDITABLE PREPEND ${dir}/starter/ OUTPUT_VARIABLE starter_src)
+  add_library(${id}_starter STATIC ${starter_src})
+  target_link_libraries(${id}_starter PUBLIC ${id}_given)
+
+  set(ref_dir ${PROJECT_SOURCE_DIR}/reference/${id})
+  set(prebuilt ${PROJECT_SOURCE_DIR}/prebuilt/lib/lib${id}_reference.a)
+  if(EXISTS ${ref_dir})
+    file(GLOB ref_src CONFIGURE_DEPENDS ${ref_dir}/*.cpp)
+    add_library(${id}_reference STATIC ${ref_src})
+    target_link_libraries(${id}_reference PUBLIC ${id}_given)
+    set(tested ${id}_reference)
+    set(have_ref 1)
+  elseif(EXISTS ${prebuilt})
+    add_library(${id}_reference STATIC IMPORTED GLOBAL)
+    set_target_properties(${id}_reference PROPERTIES IMPORTED_LOCATION ${prebuilt}
+                          INTERFACE_LINK_LIBRARIES ${id}_given)
+    set(tested ${id}_starter)
+    set(have_ref 0)
+  else()
+    message(FATAL_ERROR "${id}: neither reference/${id} nor ${prebuilt} exists")
+  endif()
+
+  set(kinds)
+  foreach(kind public hidden)
+    file(GLOB tests_src CONFIGURE_DEPENDS ${dir}/tests/${kind}/*.cpp)
+    if(NOT tests_src)
+      continue()
+    endif()
+    list(APPEND kinds ${kind})
+    add_library(${id}_tests_${kind} OBJECT ${tests_src})
+    target_include_directories(${id}_tests_${kind} PRIVATE ${dir}/tests/support)
+    target_link_libraries(${id}_tests_${kind} PUBLIC ${id}_given GTest::gtest)
+    add_executable(${id}_${kind}_tests $<TARGET_OBJECTS:${id}_tests_${kind}>)
+    target_link_libraries(${id}_${kind}_tests PRIVATE ${tested} dtlab_gtest_main)
+    if(DTLAB_TESTS)
+      dtlab_add_mpi_test(${id}_${kind}_tests RANKS 8 TIMEOUT 600)
+    endif()
+  endforeach()
+
+  file(GLOB bench_src CONFIGURE_DEPENDS ${dir}/bench/*.cpp)
+  add_library(${id}_bench OBJECT ${bench_src})
+  target_link_libraries(${id}_bench PUBLIC ${id}_given dtlab_harness PRIVATE nlohmann_json::nlohmann_json)
+  add_executable(${id}_bench_reference $<TARGET_OBJECTS:${id}_bench>)
+  target_link_libraries(${id}_bench_reference PRIVATE ${id}_reference dtlab_harness)
+
+  # What the grader needs to build a submission like the targets above.
+  get_target_property(eigen_inc Eigen3::Eigen INTERFACE_INCLUDE_DIRECTORIES)
+  get_target_property(fmt_inc fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+  get_target_property(fmt_defs fmt::fmt INTERFACE_COMPILE_DEFINITIONS)
+  if(NOT fmt_defs)
+    set(fmt_defs)
+  endif()
+  string(TOUPPER "${CMAKE_BUILD_TYPE}" config)
+  separate_arguments(cfg_flags UNIX_COMMAND "${CMAKE_CXX_FLAGS} ${CMAKE_CXX_FLAGS_${config}}")
+  set(compile ${cfg_flags} ${CMAKE_CXX20_STANDARD_COMPILE_OPTION} ${DTLAB_CXX_FLAGS})
+  foreach(d EIGEN_DONT_PARALLELIZE ${fmt_defs})
+    list(APPEND compile -D${d})
+  endforeach()
+  foreach(i ${PROJECT_SOURCE_DIR}/core/include ${dir}/include ${eigen_inc} ${fmt_inc})
+    # -I/usr/include would break libstdc++'s #include_next: system folders stay implicit.
+    if(NOT i MATCHES "^/usr(/local)?/include/?$")
+      list(APPEND compile -I${i})
+    endif()
+  endforeach()
+  set(libs $<TARGET_FILE:${id}_given> $<TARGET_FILE:dtlab_core> $<TARGET_FILE:dtlab_harness>
+           $<TARGET_FILE:fmt::fmt> $<TARGET_FILE:ZLIB::ZLIB> ${MPI_CXX_LIBRARIES})
+  if(DTLAB_HAVE_CUDA)
+    list(APPEND libs $<TARGET_FILE:CUDA::cudart>)
+  endif()
+  list(APPEND libs -pthread ${DTLAB_LINK_FLAGS})
+  set(json_programs "")
+  foreach(kind ${kinds})
+    string(APPEND json_programs "\"${kind}\": {\"objects\": [\"$<JOIN:$<TARGET_OBJECTS:${id}_tests_${kind}>,\",\">\"], \"main\": [\"$<TARGET_FILE:dtlab_gtest_main>\", \"$<TARGET_FILE:GTest::gtest>\"], \"reference\": \"$<${have_ref}:$<TARGET_FILE:${id}_${kind}_tests>>\"},\n    ")
+  endforeach()
+  string(APPEND json_programs "\"bench\": {\"objects\": [\"$<JOIN:$<TARGET_OBJECTS:${id}_bench>,\",\">\"], \"main\": [], \"reference\": \"$<TARGET_FILE:${id}_bench_reference>\"}")
+  list(JOIN compile "\", \"" compile_json)
+  list(JOIN A_EDITABLE "\", \"" editable_json)
+  file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/autograder/${id}.json CONTENT "{
+  \"lab\": \"${id}\",
+  \"dir\": \"${dir}\",
+  \"editable\": [\"${editable_json}\"],
+  \"reference_sources\": $<IF:${have_ref},true,false>,
+  \"cxx\": \"${CMAKE_CXX_COMPILER}\",
+  \"compile\": [\"${compile_json}\"],
+  \"libs\": [\"$<JOIN:${libs},\",\">\"],
+  \"programs\": {
+    ${json_programs}
+  }
+}
+")
+endfunction()

@@ -185,14 +185,15 @@ TEST(CliTrain, InsideAJobTheRankCountMustMatch) {
 
 TEST(CliBench, AllreduceReportsBusBandwidthAndChecksResults) {
   test::TempDir d;
-  const Result r = run("bench allreduce --ranks 3 --max-bytes 64K --json a.json", d);
+  const Result r = run("bench allreduce --ranks 3 --max-bytes 64K --algo mpi,ring --json a.json", d);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(r.has("busbw")) << r.out;
   const json j = load(d / "a.json");
   EXPECT_EQ(j["ranks"], 3);
-  ASSERT_EQ(j["results"].size(), 15u);  // 4 B .. 64 KiB
+  ASSERT_EQ(j["results"].size(), 30u);  // 4 B .. 64 KiB, two algorithms
   for (const auto& row : j["results"]) {
     EXPECT_EQ(row["wrong"], 0);
+    if (row["algo"] == "ring") EXPECT_GT(row["time_vs_mpi"].get<double>(), 0.0);
     EXPECT_NEAR(row["busbw_gbps"].get<double>(), row["algbw_gbps"].get<double>() * 4 / 3, 1e-9);
     EXPECT_NEAR(row["algbw_gbps"].get<double>(), row["bytes"].get<double>() / row["time_us"].get<double>() * 1e-3,
                 1e-6 * row["algbw_gbps"].get<double>());
@@ -209,6 +210,9 @@ TEST(CliBench, PingpongFitsAndSavesACostModel) {
   EXPECT_GT(m.gamma, 0.0);
   EXPECT_GT(m.flop_rate, 1e8);
   EXPECT_EQ(load(d / "p.json")["sizes"].size(), 17u);  // 1 B .. 64 KiB
+  const Result bad = run("bench allreduce --algo fastest", d);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_TRUE(bad.has("unknown algorithm 'fastest'")) << bad.out;
   const Result one = run("bench pingpong --ranks 3", d);
   EXPECT_NE(one.code, 0);
   EXPECT_TRUE(one.has("exactly 2 ranks")) << one.out;
