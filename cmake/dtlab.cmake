@@ -111,7 +111,8 @@ function(dtlab_add_lab id)
     endif()
   endforeach()
   set(libs $<TARGET_FILE:${id}_given> $<TARGET_FILE:dtlab_core> $<TARGET_FILE:dtlab_harness>
-           $<TARGET_FILE:fmt::fmt> $<TARGET_FILE:ZLIB::ZLIB> ${MPI_CXX_LIBRARIES})
+           $<TARGET_FILE:fmt::fmt> $<TARGET_FILE:tomlplusplus::tomlplusplus> $<TARGET_FILE:ZLIB::ZLIB>
+           ${MPI_CXX_LIBRARIES})
   if(DTLAB_HAVE_CUDA)
     list(APPEND libs $<TARGET_FILE:CUDA::cudart>)
   endif()

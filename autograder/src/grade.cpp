@@ -1,0 +1,327 @@
+#include "grade.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+
+#include "dtlab/error.hpp"
+#include "process.hpp"
+
+namespace dtlab::grader {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+int default_sandbox_uid(int slot) { return geteuid() == 0 ? 61000 + slot : -1; }
+
+namespace {
+
+std::string fresh_nonce() {
+  std::random_device rd;
+  std::string s;
+  for (int i = 0; i < 4; ++i) s += fmt::format("{:08x}", rd());
+  return s;
+}
+
+std::string tail(const std::string& s, std::size_t n) {
+  return s.size() <= n ? s : "..." + s.substr(s.size() - n);
+}
+
+std::string read_capped(const fs::path& p, std::size_t cap) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return "";
+  std::string s(cap, '\0');
+  in.read(s.data(), std::streamsize(cap));
+  s.resize(std::size_t(in.gcount()));
+  return s;
+}
+
+// One run of a graded program under mpirun, and what it reported.
+struct Run {
+  Outcome outcome;
+  std::optional<json> report;  // the nonce-marked block, if there was exactly one
+  std::string problem;         // why there is no report
+  std::string output;          // the tail of every rank's output, for the student
+};
+
+struct Runner {
+  const Rubric& rubric;
+  const GradeOptions& opt;
+  fs::path work;
+  int counter = 0;
+
+  Run run(const fs::path& program, const std::vector<std::string>& args, int ranks, double timeout) {
+    if (opt.timeout > 0) timeout = opt.timeout;
+    const fs::path dir = work / "runs" / std::to_string(++counter);
+    fs::create_directories(dir);
+    fs::permissions(dir.parent_path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+    if (opt.sandbox_uid >= 0 && chown(dir.c_str(), opt.sandbox_uid, opt.sandbox_uid) != 0)
+      throw Error(fmt::format("cannot hand {} to the sandbox user: {}", dir.string(), std::strerror(errno)));
+    const std::string nonce = fresh_nonce();
+    Spawn s;
+    s.argv = {"mpirun", "--quiet", "-np", std::to_string(ranks), "--oversubscribe", "--bind-to", "none",
+              "--mca", "mpi_yield_when_idle", "1", "--output-filename", (dir / "out").string(), program.string()};
+    s.argv.insert(s.argv.end(), args.begin(), args.end());
+    s.cwd = dir;
+    s.env = {{"DTLAB_GRADER", "1"}, {"HOME", dir.string()}, {"TMPDIR", dir.string()}};
+    if (geteuid() == 0 && opt.sandbox_uid < 0)
+      s.env.insert(s.env.end(), {{"OMPI_ALLOW_RUN_AS_ROOT", "1"}, {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"}});
+    s.stdin_data = fmt::format("{} {}\n", nonce, ranks);
+    s.uid = opt.sandbox_uid;
+    s.limits.wall_seconds = timeout;
+    s.limits.memory_bytes = rubric.memory_mb << 20;
+    Run r;
+    r.outcome = run_sandboxed(s);
+    std::string ranks_text;
+    for (int k = 0; k < ranks; ++k)
+      for (const char* stream : {"stderr", "stdout"}) {
+        const std::string t = read_capped(dir / "out" / "1" / fmt::format("rank.{}", k) / stream, 1 << 20);
+        if (!t.empty() && !(k == 0 && std::string(stream) == "stdout"))
+          ranks_text += fmt::format("--- rank {} {} ---\n{}\n", k, stream, tail(t, 1500));
+      }
+    const std::string rank0 = read_capped(dir / "out" / "1" / "rank.0" / "stdout", 8 << 20);
+    r.output = tail(rank0, 3000) + "\n" + tail(ranks_text, 4000) + tail(r.outcome.err, 2000);
+    const std::string begin = "@@DTLAB-RESULT-BEGIN " + nonce + "@@", end = "@@DTLAB-RESULT-END " + nonce + "@@";
+    const auto b = rank0.find(begin);
+    const auto e = b == std::string::npos ? b : rank0.find(end, b);
+    if (b == std::string::npos || e == std::string::npos) {
+      r.problem = fmt::format("the program {} before reporting its results", r.outcome.ok() ? "ended" : r.outcome.describe());
+    } else if (rank0.find(begin, b + 1) != std::string::npos) {
+      r.problem = "the results were reported twice, which the test harness never does: output was tampered with";
+    } else {
+      try {
+        r.report = json::parse(rank0.substr(b + begin.size(), e - b - begin.size()));
+        if (r.report->contains("error")) {
+          r.problem = r.report->at("error").get<std::string>();
+          r.report.reset();
+        }
+      } catch (const json::exception&) {
+        r.problem = "the results block is not valid JSON: output was tampered with";
+      }
+    }
+    if (!opt.keep) fs::remove_all(dir);
+    return r;
+  }
+};
+
+// ---- the three kinds of item ----
+
+ItemResult grade_test(Runner& runner, const Item& it, const std::map<std::string, fs::path>& programs) {
+  ItemResult res{&it};
+  const auto prog = programs.find(it.program);
+  if (prog == programs.end()) {
+    res.output = fmt::format("this edition has no {} tests", it.program);
+    return res;
+  }
+  Run r = runner.run(prog->second, {"--gtest_filter=" + it.filter, "--gtest_color=no"}, it.ranks, it.timeout);
+  if (!r.report) {
+    res.output = fmt::format("No result: {}.\n{}", r.problem, r.output);
+    return res;
+  }
+  const json& tests = r.report->at("tests");
+  if (tests.empty()) {
+    res.output = fmt::format("the rubric's filter '{}' matches no test: a rubric mistake", it.filter);
+    return res;
+  }
+  std::size_t passed = 0;
+  std::string failures;
+  for (const auto& t : tests) {
+    if (t.at("passed").get<bool>()) {
+      ++passed;
+      continue;
+    }
+    failures += fmt::format("FAILED {} (on ranks {})\n{}\n", t.at("name").get<std::string>(),
+                            t.at("failed_on_ranks").dump(), tail(t.at("message").get<std::string>(), 1200));
+  }
+  res.score = it.points * double(passed) / double(tests.size());
+  res.output = fmt::format("{} of {} tests passed on {} ranks (every p from 1 to {}).\n{}", passed, tests.size(),
+                           it.ranks, it.ranks, failures);
+  res.detail = {{"tests", tests}};
+  return res;
+}
+
+struct ReferenceCache {
+  std::mutex m;
+  std::map<std::string, json> results;
+};
+ReferenceCache& reference_cache() {
+  static ReferenceCache c;
+  return c;
+}
+
+ItemResult grade_model(Runner& runner, const Item& it, const std::map<std::string, fs::path>& programs,
+                       const fs::path& reference_bench) {
+  ItemResult res{&it};
+  const Rubric& rb = runner.rubric;
+  const std::vector<std::string> args{"model", it.algo, std::to_string(it.bytes[0]), fmt::format("{:.17g}", rb.alpha),
+                                      fmt::format("{:.17g}", rb.beta), fmt::format("{:.17g}", rb.gamma)};
+  const std::string key = fmt::format("{} {}", it.ranks, fmt::join(args, " "));
+  json ref;
+  {
+    std::lock_guard lock(reference_cache().m);
+    auto it_ref = reference_cache().results.find(key);
+    if (it_ref == reference_cache().results.end()) {
+      Run r = runner.run(reference_bench, args, it.ranks, it.timeout);
+      if (!r.report) throw Error(fmt::format("the reference failed on '{}': {}\n{}", it.name, r.problem, r.output));
+      it_ref = reference_cache().results.emplace(key, r.report->at("results")).first;
+    }
+    ref = it_ref->second;
+  }
+  Run r = runner.run(programs.at("bench"), args, it.ranks, it.timeout);
+  if (!r.report) {
+    res.output = fmt::format("No result: {}.\n{}", r.problem, r.output);
+    return res;
+  }
+  const json& got = r.report->at("results");
+  if (!got.at("correct").get<bool>()) {
+    res.output = "the allreduce gave a wrong result in this run, so its cost does not count";
+    return res;
+  }
+  if (got.at("total_bytes_sent").get<double>() < got.at("lower_bound_total_bytes").get<double>()) {
+    res.output = fmt::format("all ranks together sent {} bytes through Comm, fewer than any correct allreduce "
+                             "can ({}): data must travel through Comm",
+                             got.at("total_bytes_sent").get<std::uint64_t>(),
+                             got.at("lower_bound_total_bytes").get<std::uint64_t>());
+    return res;
+  }
+  double fraction = 1;
+  std::string lines = fmt::format("{} on {} ranks, {} bytes, cost model alpha={:.3g} s beta={:.3g} s/B gamma={:.3g} s/B\n",
+                                  it.algo, it.ranks, it.bytes[0], rb.alpha, rb.beta, rb.gamma);
+  for (const char* metric : {"modeled_seconds", "max_rank_bytes_sent", "max_rank_messages"}) {
+    const double mine = got.at(metric).get<double>(), theirs = ref.at(metric).get<double>();
+    const double ratio = theirs > 0 ? mine / theirs : (mine > 0 ? INFINITY : 1.0);
+    fraction = std::min(fraction, rb.model.score(ratio));
+    lines += fmt::format("  {:<22} {:>14.6g}   reference {:>14.6g}   ratio {:.3f}\n", metric, mine, theirs, ratio);
+  }
+  res.score = it.points * fraction;
+  res.output = lines + fmt::format("Full marks up to {}x the reference, none from {}x.", rb.model.full, rb.model.floor);
+  res.detail = {{"submission", got}, {"reference", ref}};
+  return res;
+}
+
+ItemResult grade_speed(Runner& runner, const Item& it, const std::map<std::string, fs::path>& programs,
+                       const fs::path& reference_bench, json& leaderboard) {
+  ItemResult res{&it};
+  const Rubric& rb = runner.rubric;
+  std::vector<std::string> args{"time", it.algo};
+  for (auto b : it.bytes) args.push_back(std::to_string(b));
+  std::vector<double> best_mine(it.bytes.size(), INFINITY), best_ref(it.bytes.size(), INFINITY);
+  // Alternate, so that both see the same machine; keep each one's fastest run.
+  for (int t = 0; t < rb.speed_trials; ++t) {
+    Run ref = runner.run(reference_bench, args, it.ranks, it.timeout);
+    if (!ref.report) throw Error(fmt::format("the reference failed on '{}': {}\n{}", it.name, ref.problem, ref.output));
+    Run mine = runner.run(programs.at("bench"), args, it.ranks, it.timeout);
+    if (!mine.report) {
+      res.output = fmt::format("No result: {}.\n{}", mine.problem, mine.output);
+      return res;
+    }
+    for (std::size_t k = 0; k < it.bytes.size(); ++k) {
+      const json& m = mine.report->at("results").at(k);
+      if (!m.at("correct").get<bool>()) {
+        res.output = fmt::format("wrong result at {} bytes: speed does not count", it.bytes[k]);
+        return res;
+      }
+      best_mine[k] = std::min(best_mine[k], m.at("seconds").get<double>());
+      best_ref[k] = std::min(best_ref[k], ref.report->at("results").at(k).at("seconds").get<double>());
+    }
+  }
+  double total = 0;
+  std::string lines = fmt::format("{} on {} ranks, fastest of {} runs each, alternating with the reference\n",
+                                  it.algo, it.ranks, rb.speed_trials);
+  json rows = json::array();
+  for (std::size_t k = 0; k < it.bytes.size(); ++k) {
+    const double ratio = best_mine[k] / best_ref[k];
+    const double s = rb.speed.score(ratio);
+    total += s;
+    lines += fmt::format("  {:>10} bytes   yours {:>10.2f} us   reference {:>10.2f} us   ratio {:.2f}   {:.0f}%\n",
+                         it.bytes[k], best_mine[k] * 1e6, best_ref[k] * 1e6, ratio, 100 * s);
+    rows.push_back({{"bytes", it.bytes[k]}, {"seconds", best_mine[k]}, {"reference_seconds", best_ref[k]},
+                    {"ratio", ratio}});
+  }
+  res.score = it.points * total / double(it.bytes.size());
+  res.output = lines + fmt::format("Full marks up to {}x the reference's time, none from {}x.", rb.speed.full, rb.speed.floor);
+  res.detail = {{"sizes", rows}};
+  if (!it.leaderboard.empty()) {
+    const double algbw = double(it.bytes.back()) / best_mine.back() * 1e-9;
+    leaderboard.push_back({{"name", it.leaderboard},
+                           {"value", std::round(algbw * 2 * (it.ranks - 1) / std::max(it.ranks, 1) * 1000) / 1000},
+                           {"order", "desc"}});
+  }
+  return res;
+}
+
+bool selected(const Item& it, const std::vector<std::string>& only) {
+  if (only.empty()) return true;
+  for (const auto& o : only)
+    if (it.name == o || it.name.find(o) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+GradeResult grade(const Rubric& rubric, const LabBuild& lab, const GradeOptions& opt) {
+  const auto start = std::chrono::steady_clock::now();
+  GradeResult g;
+  g.lab = rubric.lab;
+  g.title = rubric.title;
+  g.submission = opt.source.describe();
+  for (const auto& it : rubric.items)
+    if (selected(it, opt.only)) g.max_score += it.points;
+  if (g.max_score == 0 && !opt.only.empty())
+    throw Error(fmt::format("--only {}: no item of {} matches", fmt::join(opt.only, ", "), rubric.lab));
+
+  std::string tmpl = ((opt.work_root.empty() ? fs::temp_directory_path() : opt.work_root) / "dtlab-grade-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw Error(fmt::format("cannot create a work folder in {}", tmpl));
+  const fs::path work = tmpl;
+  // The sandbox user must reach the runs folder inside (mkdtemp makes it private).
+  fs::permissions(work, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  struct Cleanup {
+    fs::path p;
+    bool keep;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!keep) fs::remove_all(p, ec);
+    }
+  } cleanup{work, opt.keep};
+  if (opt.verbose) std::fprintf(stderr, "grading %s: building %s in %s\n", rubric.lab.c_str(), g.submission.c_str(), work.c_str());
+
+  const Prepared built = prepare(rubric, lab, opt.source, work / "build");
+  g.built = built.ok;
+  g.build_log = built.log;
+  const fs::path reference_bench = lab.programs.at("bench").reference;
+  Runner runner{rubric, opt, work};
+  for (const auto& it : rubric.items) {
+    if (!selected(it, opt.only)) continue;
+    ItemResult res{&it};
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!built.ok) {
+      res.output = "The submission did not build, so nothing could run:\n" + tail(built.log, 6000);
+    } else {
+      if (opt.verbose) std::fprintf(stderr, "  %s ...\n", it.name.c_str());
+      switch (it.kind) {
+        case ItemKind::test: res = grade_test(runner, it, built.programs); break;
+        case ItemKind::model: res = grade_model(runner, it, built.programs, reference_bench); break;
+        case ItemKind::speed: res = grade_speed(runner, it, built.programs, reference_bench, g.leaderboard); break;
+      }
+    }
+    res.score = std::round(res.score * 1000) / 1000;
+    res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    g.score += res.score;
+    g.items.push_back(std::move(res));
+  }
+  g.score = std::round(g.score * 1000) / 1000;
+  g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return g;
+}
+
+}  // namespace dtlab::grader

@@ -1,0 +1,329 @@
+// The grader graded: wrong solutions lose exactly the items they should, hostile ones neither
+// crash it nor fool it, results.json always follows Gradescope's format, and the same submission
+// always gets the same score.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <toml++/toml.h>
+
+#include "dtlab/error.hpp"
+#include "dtlab/io.hpp"
+#include "process.hpp"
+#include "rubric.hpp"
+#include "test_util.hpp"
+
+namespace dtlab::grader {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const fs::path kSource = DTLAB_SOURCE_DIR;
+const fs::path kLab01 = kSource / "labs" / "01-collectives";
+constexpr int kSandboxUid = 61000;  // what `dtlab grade` uses when run as root
+
+struct Ran {
+  int code = -1;
+  std::string out;
+};
+
+Ran dtlab(const std::string& args, const fs::path& cwd) {
+  const fs::path log = cwd / "dtlab-output.txt";
+  const std::string cmd = "cd " + cwd.string() + " && " + DTLAB_BIN + " " + args + " > " + log.string() + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_file(log)};
+}
+
+// Gradescope's results.json, checked field by field against its specification.
+void expect_gradescope_format(const json& r) {
+  ASSERT_TRUE(r.is_object());
+  EXPECT_TRUE(r.at("score").is_number());
+  EXPECT_TRUE(r.at("execution_time").is_number_integer());
+  EXPECT_TRUE(r.at("output").is_string());
+  EXPECT_TRUE(r.at("leaderboard").is_array());
+  ASSERT_TRUE(r.at("tests").is_array());
+  double sum = 0;
+  for (const auto& t : r.at("tests")) {
+    EXPECT_TRUE(t.at("name").is_string());
+    EXPECT_TRUE(t.at("score").is_number());
+    EXPECT_TRUE(t.at("max_score").is_number());
+    EXPECT_LE(t.at("score").get<double>(), t.at("max_score").get<double>() + 1e-9);
+    EXPECT_TRUE(t.at("status") == "passed" || t.at("status") == "failed");
+    EXPECT_TRUE(t.at("output").is_string());
+    const std::string v = t.at("visibility");
+    EXPECT_TRUE(v == "visible" || v == "hidden" || v == "after_due_date" || v == "after_published") << v;
+    EXPECT_TRUE(t.at("tags").is_array());
+    sum += t.at("score").get<double>();
+  }
+  EXPECT_NEAR(sum, r.at("score").get<double>(), 1e-6);
+  for (const auto& l : r.at("leaderboard")) {
+    EXPECT_TRUE(l.at("name").is_string());
+    EXPECT_TRUE(l.at("value").is_number());
+  }
+}
+
+std::set<std::string> lost_items(const json& r) {
+  std::set<std::string> lost;
+  for (const auto& t : r.at("tests"))
+    if (t.at("score").get<double>() < t.at("max_score").get<double>() - 1e-9) lost.insert(t.at("name"));
+  return lost;
+}
+
+std::set<std::string> all_items() {
+  std::set<std::string> all;
+  for (const auto& it : load_rubric(kLab01 / "rubric.toml").items) all.insert(it.name);
+  return all;
+}
+
+// No submission process survives its grading.
+void expect_nothing_left_running() {
+  if (geteuid() == 0) EXPECT_TRUE(user_processes(kSandboxUid).empty()) << "processes of the sandbox user survived";
+}
+
+// A submission made from the reference or the starter with text patches (tests/grader/lab01/*.toml).
+struct Case {
+  std::string name, what, base;
+  std::vector<std::pair<std::string, std::string>> patch;
+  std::set<std::string> loses, may_lose;
+  std::vector<std::string> only;
+  bool root_only = false;
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+std::vector<Case> load_cases(const std::string& file, const char* key) {
+  std::vector<Case> cases;
+  const toml::table doc = toml::parse_file((kSource / "tests/grader/lab01" / file).string());
+  for (const auto& node : *doc[key].as_array()) {
+    const auto& t = *node.as_table();
+    Case c;
+    c.name = t["name"].value_or("");
+    c.what = t["what"].value_or("");
+    c.base = t["base"].value_or("reference");
+    c.root_only = t["root_only"].value_or(false);
+    for (const auto& p : *t["patch"].as_array()) {
+      const auto& pair = *p.as_array();
+      c.patch.emplace_back(pair[0].value_or(""), pair[1].value_or(""));
+    }
+    auto names = [&](const char* k) {
+      std::set<std::string> s;
+      if (const auto* a = t[k].as_array())
+        for (const auto& e : *a) s.insert(e.value_or(""));
+      return s;
+    };
+    c.loses = names("loses");
+    c.may_lose = names("may_lose");
+    if (c.loses.count("*")) c.loses = all_items();
+    for (const auto& o : names("only")) c.only.push_back(o);
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+fs::path write_submission(const Case& c, const fs::path& dir) {
+  const fs::path base = c.base == "starter" ? kLab01 / "starter" / "collectives.cpp"
+                                            : kSource / "reference" / "lab01" / "collectives.cpp";
+  std::string text = read_file(base);
+  for (const auto& [old, replacement] : c.patch) {
+    if (text.find(old) == std::string::npos) throw Error(c.name + ": a patch does not apply to " + base.string());
+    for (std::size_t at = 0; (at = text.find(old, at)) != std::string::npos; at += replacement.size())
+      text.replace(at, old.size(), replacement);
+  }
+  fs::create_directories(dir);
+  write_file_atomic(dir / "collectives.cpp", text);
+  return dir;
+}
+
+std::string only_args(const Case& c) {
+  std::string a;
+  for (const auto& o : c.only) a += " --only '" + o + "'";
+  return a;
+}
+
+// Items whose names contain one of `only` (as the grader selects them).
+std::set<std::string> selected(const Case& c, const std::set<std::string>& names) {
+  if (c.only.empty()) return names;
+  std::set<std::string> s;
+  for (const auto& n : names)
+    for (const auto& o : c.only)
+      if (n.find(o) != std::string::npos) s.insert(n);
+  return s;
+}
+
+void grade_and_check(const Case& c) {
+  if (c.root_only && geteuid() != 0) GTEST_SKIP() << c.name << " runs only where the grader has a sandbox user (as root)";
+  test::TempDir d;
+  const fs::path sub = write_submission(c, d / "submission");
+  const Ran r = dtlab("grade lab01 --submission " + sub.string() + " --results results.json --quiet --timeout 10" +
+                          only_args(c),
+                      d.path());
+  ASSERT_EQ(r.code, 0) << "the grader itself failed on " << c.name << ":\n" << r.out;
+  const json res = json::parse(read_file(d / "results.json"));
+  expect_gradescope_format(res);
+  const std::set<std::string> lost = lost_items(res);
+  const std::set<std::string> must = selected(c, c.loses);
+  for (const auto& item : must) EXPECT_TRUE(lost.count(item)) << c.name << " (" << c.what << ") should lose '" << item << "'";
+  for (const auto& item : lost)
+    EXPECT_TRUE(must.count(item) || c.may_lose.count(item))
+        << c.name << " (" << c.what << ") lost '" << item << "', which it should not:\n" << r.out;
+  expect_nothing_left_running();
+}
+
+class BuggySubmission : public testing::TestWithParam<Case> {};
+TEST_P(BuggySubmission, LosesExactlyTheItemsItShould) { grade_and_check(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Lab01, BuggySubmission, testing::ValuesIn(load_cases("bugs.toml", "bug")),
+                         [](const auto& info) {
+                           std::string n = info.param.name;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+class HostileSubmission : public testing::TestWithParam<Case> {};
+TEST_P(HostileSubmission, NeitherBreaksNorFoolsTheGrader) { grade_and_check(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Lab01, HostileSubmission, testing::ValuesIn(load_cases("hostile.toml", "hostile")),
+                         [](const auto& info) {
+                           std::string n = info.param.name;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+TEST(Grader, ForgedResultsFilesAreOverwritten) {
+  // fake-results-file writes full marks into results.json from inside the test run; what the
+  // grader leaves at --results is its own verdict.
+  test::TempDir d;
+  Case c = load_cases("hostile.toml", "hostile")[5];
+  ASSERT_EQ(c.name, "fake-results-file");
+  const fs::path sub = write_submission(c, d / "submission");
+  ASSERT_EQ(dtlab("grade lab01 --submission " + sub.string() + " --results results.json -q --only broadcast", d.path()).code, 0);
+  EXPECT_EQ(json::parse(read_file(d / "results.json")).at("score").get<double>(), 0.0);
+}
+
+TEST(Grader, SelfCheckReferenceFullStarterZero) {
+  test::TempDir d;
+  const Ran r = dtlab("grade lab01 --self-check -q", d.path());
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("self-check passed"), std::string::npos) << r.out;
+  expect_nothing_left_running();
+}
+
+TEST(Grader, SameSubmissionGradedFiveTimesGetsTheSameScores) {
+  // The reference's source submitted as a student's: compiled and checked like one.
+  test::TempDir d;
+  fs::create_directories(d / "sub");
+  fs::copy_file(kSource / "reference/lab01/collectives.cpp", d / "sub" / "collectives.cpp");
+  json first;
+  for (int k = 0; k < 5; ++k) {
+    const Ran r = dtlab("grade lab01 --submission sub --results r.json -q", d.path());
+    ASSERT_EQ(r.code, 0) << r.out;
+    json scores;
+    for (const auto& t : json::parse(read_file(d / "r.json")).at("tests")) scores[t.at("name").get<std::string>()] = t.at("score");
+    if (k == 0) {
+      first = scores;
+      for (const auto& [name, s] : first.items()) EXPECT_GT(s.get<double>(), 0.0) << name;
+    } else {
+      EXPECT_EQ(scores, first) << "grading " << k + 1 << " differs from the first";
+    }
+  }
+}
+
+TEST(Grader, BatchGradesAClassWhateverItSubmitted) {
+  test::TempDir d;
+  const fs::path cls = d / "class";
+  fs::create_directories(cls);
+  // alice: a folder with the file one level down; bob: a zip; carol: a tar.gz; dave: garbage;
+  // erin: a folder without the file.
+  fs::create_directories(cls / "alice" / "lab01");
+  fs::copy_file(kSource / "reference/lab01/collectives.cpp", cls / "alice" / "lab01" / "collectives.cpp");
+  fs::create_directories(d / "bob");
+  fs::copy_file(kLab01 / "starter/collectives.cpp", d / "bob" / "collectives.cpp");
+  ASSERT_EQ(std::system(("cd " + (d / "bob").string() + " && python3 -c \"import zipfile; z=zipfile.ZipFile('" +
+                         (cls / "bob.zip").string() + "', 'w'); z.write('collectives.cpp'); z.close()\"").c_str()),
+            0);
+  ASSERT_EQ(std::system(("tar czf " + (cls / "carol.tar.gz").string() + " -C " + (d / "bob").string() + " collectives.cpp").c_str()), 0);
+  std::ofstream(cls / "dave.zip") << "this is not a zip file";
+  fs::create_directories(cls / "erin");
+  std::ofstream(cls / "erin" / "notes.txt") << "forgot the code";
+
+  const Ran r = dtlab("grade lab01 --batch class --only 'allreduce ring' --jobs 2", d.path());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string csv = read_file(d / "class-grades" / "grades.csv");
+  EXPECT_NE(csv.find("\"alice\",9,9,"), std::string::npos) << csv;   // 6 + 3 points: full
+  EXPECT_NE(csv.find("\"bob.zip\",0,9,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"carol.tar.gz\",0,9,"), std::string::npos) << csv;
+  for (const char* who : {"alice", "bob.zip", "carol.tar.gz", "dave.zip", "erin"}) {
+    const json res = json::parse(read_file(d / "class-grades" / who / "results.json"));
+    expect_gradescope_format(res);
+  }
+  const json dave = json::parse(read_file(d / "class-grades" / "dave.zip" / "results.json"));
+  EXPECT_NE(dave.at("output").get<std::string>().find("cannot read the archive"), std::string::npos) << dave.dump(2);
+  const json erin = json::parse(read_file(d / "class-grades" / "erin" / "results.json"));
+  EXPECT_NE(erin.at("output").get<std::string>().find("has no collectives.cpp"), std::string::npos) << erin.dump(2);
+  expect_nothing_left_running();
+}
+
+TEST(Grader, RefusesDangerousArchivesWithoutTouchingTheDisk) {
+  test::TempDir d;
+  // A tar whose collectives.cpp is a symbolic link to a file of the grader's machine.
+  fs::create_directories(d / "evil");
+  fs::create_symlink("/etc/passwd", d / "evil" / "collectives.cpp");
+  ASSERT_EQ(std::system(("tar cf " + (d / "evil.tar").string() + " -C " + (d / "evil").string() + " collectives.cpp").c_str()), 0);
+  const Ran r = dtlab("grade lab01 --submission evil.tar --results r.json -q --only broadcast", d.path());
+  EXPECT_EQ(r.code, 0) << r.out;
+  const json res = json::parse(read_file(d / "r.json"));
+  EXPECT_EQ(res.at("score").get<double>(), 0.0);
+  EXPECT_NE(res.at("output").get<std::string>().find("has no collectives.cpp"), std::string::npos) << res.dump(2);
+  // The same link as a folder submission is refused too.
+  const Ran f = dtlab("grade lab01 --submission evil --results f.json -q --only broadcast", d.path());
+  EXPECT_NE(json::parse(read_file(d / "f.json")).at("output").get<std::string>().find("symbolic link"), std::string::npos);
+}
+
+// ---- the rubric format ----
+
+TEST(Rubric, Lab01IsValidAndWorth100) {
+  const Rubric r = load_rubric(kLab01 / "rubric.toml");
+  EXPECT_EQ(r.lab, "lab01");
+  EXPECT_DOUBLE_EQ(r.total_points(), 100.0);
+  EXPECT_EQ(r.editable, std::vector<std::string>{"collectives.cpp"});
+}
+
+TEST(Rubric, MistakesNameTheItemAndTheField) {
+  test::TempDir d;
+  auto error_for = [&](const std::string& text) {
+    std::ofstream(d / "r.toml") << text;
+    try {
+      load_rubric(d / "r.toml");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  const std::string head = "lab = \"x\"\napi_header = \"x.hpp\"\neditable = [\"x.cpp\"]\n";
+  EXPECT_NE(error_for(head + "[[item]]\nname = \"a\"\nkind = \"quiz\"\npoints = 1\n").find("item 'a': kind 'quiz'"),
+            std::string::npos);
+  EXPECT_NE(error_for(head + "[[item]]\nname = \"a\"\nkind = \"test\"\n").find("'points' is required"), std::string::npos);
+  EXPECT_NE(error_for(head + "[[item]]\nname = \"a\"\nkind = \"speed\"\nalgo = \"ring\"\npoints = 1\n").find("'bytes' is required"),
+            std::string::npos);
+  EXPECT_NE(error_for(head + "[[item]]\nname = \"a\"\nkind = \"test\"\nfilter = \"*\"\npoints = 1\nvisibility = \"secret\"\n")
+                .find("visibility 'secret'"),
+            std::string::npos);
+  EXPECT_NE(error_for("lab = \"x\"\n").find("'api_header' is required"), std::string::npos);
+  EXPECT_NE(error_for("lab = = 1").find("not valid TOML"), std::string::npos);
+}
+
+TEST(Rubric, SpeedCurveIsTheDocumentedOne) {
+  const Curve c{1.2, 3.0};
+  EXPECT_EQ(c.score(0.5), 1.0);
+  EXPECT_EQ(c.score(1.2), 1.0);
+  EXPECT_NEAR(c.score(2.1), 0.5, 1e-12);
+  EXPECT_EQ(c.score(3.0), 0.0);
+  EXPECT_EQ(c.score(100), 0.0);
+}
+
+}  // namespace
+}  // namespace dtlab::grader
