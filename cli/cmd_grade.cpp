@@ -48,6 +48,9 @@ Source source_of(const std::string& path) {
 
 int grade_one(const GradeCmdOptions& o) {
   const LabBuild lab = load_lab_build(o.lab);
+  if (o.reference && !lab.reference_sources)
+    throw Error("this is the student edition: it has no reference solution to grade, only its prebuilt library "
+                "for the speed and cost items");
   const Rubric rubric = rubric_of(lab);
   GradeOptions g;
   g.source = o.reference ? Source{Source::reference, {}} : source_of(o.submission);

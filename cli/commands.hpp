@@ -23,6 +23,7 @@ void add_trace(CLI::App& app, Command& cmd);
 void add_demo(CLI::App& app, Command& cmd);
 void add_info(CLI::App& app, Command& cmd);
 void add_grade(CLI::App& app, Command& cmd);
+void add_package(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds);
 
 // Shared by several commands: the op log of the run, written as a timeline and as a raw log.
 struct TraceOptions {

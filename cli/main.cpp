@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     add_demo(app, *cmds.emplace_back(std::make_unique<Command>()));
     add_info(app, *cmds.emplace_back(std::make_unique<Command>()));
     add_grade(app, *cmds.emplace_back(std::make_unique<Command>()));
+    add_package(app, cmds);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -91,6 +91,16 @@ function(dtlab_add_lab id)
   add_executable(${id}_bench_reference $<TARGET_OBJECTS:${id}_bench>)
   target_link_libraries(${id}_bench_reference PRIVATE ${id}_reference dtlab_harness)
 
+  # Everything `dtlab grade` links a submission with; the dtlab program depends on it.
+  set(grading ${id}_bench ${id}_bench_reference ${id}_given dtlab_gtest_main dtlab_harness)
+  foreach(kind ${kinds})
+    list(APPEND grading ${id}_tests_${kind} ${id}_${kind}_tests)
+  endforeach()
+  if(NOT TARGET dtlab_grading)
+    add_custom_target(dtlab_grading)
+  endif()
+  add_dependencies(dtlab_grading ${grading})
+
   # What the grader needs to build a submission like the targets above.
   get_target_property(eigen_inc Eigen3::Eigen INTERFACE_INCLUDE_DIRECTORIES)
   get_target_property(fmt_inc fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)

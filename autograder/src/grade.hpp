@@ -30,6 +30,7 @@ struct GradeResult {
   double max_score = 0;
   double seconds = 0;
   std::vector<ItemResult> items;
+  std::vector<std::string> skipped;  // items this edition cannot grade (hidden tests)
   nlohmann::json leaderboard = nlohmann::json::array();
 };
 

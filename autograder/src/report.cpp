@@ -45,6 +45,8 @@ json gradescope_results(const GradeResult& g) {
                      {"visibility", r.item->visibility},
                      {"tags", tags(*r.item)}});
   std::string output = fmt::format("{} ({}): {:g} / {:g} points.", g.lab, g.title, g.score, g.max_score);
+  if (!g.skipped.empty())
+    output += fmt::format("\nNot graded here (hidden tests, graded by the instructor): {}.", fmt::join(g.skipped, ", "));
   if (!g.built) output += "\nThe submission did not build:\n" + clip(g.build_log, 8000);
   return {{"score", g.score},
           {"execution_time", int(std::lround(g.seconds))},
@@ -86,6 +88,8 @@ std::string table(const GradeResult& g) {
     t += fmt::format("  {:<4} {:<48} {:>7} {:>7.2f} {:>7.2f}\n", r.passed() ? "ok" : (r.score > 0 ? "part" : "FAIL"),
                      r.item->name, to_string(r.item->kind), r.score, r.item->points);
   t += fmt::format("  {:<4} {:<48} {:>7} {:>7.2f} {:>7.2f}   ({:.0f} s)\n", "", "total", "", g.score, g.max_score, g.seconds);
+  if (!g.skipped.empty())
+    t += fmt::format("  not graded here (hidden tests, graded by the instructor): {}\n", fmt::join(g.skipped, ", "));
   return t;
 }
 

@@ -83,7 +83,9 @@ std::set<std::string> all_items() {
 
 // No submission process survives its grading.
 void expect_nothing_left_running() {
-  if (geteuid() == 0) EXPECT_TRUE(user_processes(kSandboxUid).empty()) << "processes of the sandbox user survived";
+  if (geteuid() == 0) {
+    EXPECT_TRUE(user_processes(kSandboxUid).empty()) << "processes of the sandbox user survived";
+  }
 }
 
 // A submission made from the reference or the starter with text patches (tests/grader/lab01/*.toml).
@@ -281,6 +283,76 @@ TEST(Grader, RefusesDangerousArchivesWithoutTouchingTheDisk) {
   // The same link as a folder submission is refused too.
   const Ran f = dtlab("grade lab01 --submission evil --results f.json -q --only broadcast", d.path());
   EXPECT_NE(json::parse(read_file(d / "f.json")).at("output").get<std::string>().find("symbolic link"), std::string::npos);
+}
+
+// ---- packaging: Gradescope and the student edition ----
+
+int shell(const std::string& cmd) {
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+TEST(Gradescope, ZipBuildsAndGradesInASimulatedAutograderTree) {
+  test::TempDir d;
+  ASSERT_EQ(dtlab("gradescope lab01 -o lab01.zip", d.path()).code, 0);
+  // Gradescope's layout: the zip in /autograder/source, the submission in /autograder/submission.
+  const fs::path root = d / "autograder";
+  fs::create_directories(root / "source");
+  ASSERT_EQ(shell("cd " + (root / "source").string() +
+                  " && python3 -c \"import zipfile, os\nz = zipfile.ZipFile('../../lab01.zip')\n"
+                  "for i in z.infolist():\n    z.extract(i)\n    os.chmod(i.filename, (i.external_attr >> 16) & 0o777 or 0o644)\""),
+            0);
+  ASSERT_TRUE(fs::exists(root / "source" / "setup.sh"));
+  ASSERT_TRUE(fs::exists(root / "source" / "run_autograder"));
+  ASSERT_EQ(shell("bash " + (root / "source" / "setup.sh").string() + " > " + (d / "setup.log").string() + " 2>&1"), 0)
+      << read_file(d / "setup.log");
+  Case bug = load_cases("bugs.toml", "bug")[2];
+  ASSERT_EQ(bug.name, "chunk-twice");
+  write_submission(bug, root / "submission");
+  ASSERT_EQ(shell("DTLAB_AUTOGRADER_ROOT=" + root.string() + " bash " + (root / "source" / "run_autograder").string() +
+                  " > " + (d / "run.log").string() + " 2>&1"),
+            0)
+      << read_file(d / "run.log");
+  const json res = json::parse(read_file(root / "results" / "results.json"));
+  expect_gradescope_format(res);
+  for (const auto& item : bug.loses) EXPECT_TRUE(lost_items(res).count(item)) << item;
+  EXPECT_TRUE(fs::exists(root / "results" / "report.html"));
+  expect_nothing_left_running();
+}
+
+TEST(Release, StudentEditionBuildsFailsOnTheStarterAndGrades) {
+  test::TempDir d;
+  const fs::path s = d / "student";
+  ASSERT_EQ(dtlab("release --student " + s.string(), d.path()).code, 0);
+  EXPECT_FALSE(fs::exists(s / "reference"));
+  EXPECT_FALSE(fs::exists(s / "labs/01-collectives/tests/hidden"));
+  EXPECT_FALSE(fs::exists(s / "tests/grader"));
+  EXPECT_TRUE(fs::exists(s / "labs/01-collectives/starter/collectives.cpp"));
+  EXPECT_TRUE(fs::exists(s / "prebuilt/lib/liblab01_reference.a"));
+  // Build what a student uses: the program and the lab's tests, against their starter.
+  const std::string log = (d / "build.log").string();
+  ASSERT_EQ(shell("cd " + s.string() + " && cmake --preset release > " + log + " 2>&1 && cmake --build --preset release "
+                  "--target dtlab_cli lab01_public_tests >> " + log + " 2>&1"),
+            0)
+      << read_file(log);
+  const std::string bin = (s / "build/bin/dtlab").string();
+  EXPECT_NE(shell("cd " + (s / "build").string() + " && ctest -R lab01_public > /dev/null 2>&1"), 0)
+      << "the lab's tests must fail on the starter";
+  // Grading works inside it: the starter earns nothing; the reference's code, submitted, all the
+  // visible points (speed and cost items measured against the prebuilt reference).
+  fs::create_directories(d / "good");
+  fs::copy_file(kSource / "reference/lab01/collectives.cpp", d / "good" / "collectives.cpp");
+  ASSERT_EQ(shell("cd " + d.path().string() + " && " + bin + " grade lab01 -q --results starter.json > /dev/null 2>&1"), 0);
+  ASSERT_EQ(shell("cd " + d.path().string() + " && " + bin + " grade lab01 -q --submission good --results good.json > /dev/null 2>&1"), 0);
+  const json starter = json::parse(read_file(d / "starter.json")), good = json::parse(read_file(d / "good.json"));
+  expect_gradescope_format(starter);
+  expect_gradescope_format(good);
+  EXPECT_EQ(starter.at("score").get<double>(), 0.0);
+  double visible = 0;
+  for (const auto& t : good.at("tests")) visible += t.at("max_score").get<double>();
+  EXPECT_DOUBLE_EQ(good.at("score").get<double>(), visible) << good.dump(2);
+  EXPECT_NE(good.at("output").get<std::string>().find("hidden tests, graded by the instructor"), std::string::npos);
+  EXPECT_NE(shell("cd " + d.path().string() + " && " + bin + " grade lab01 --reference > /dev/null 2>&1"), 0);
 }
 
 // ---- the rubric format ----
