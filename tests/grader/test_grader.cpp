@@ -177,23 +177,20 @@ void grade_and_check(const Case& c) {
   expect_nothing_left_running();
 }
 
+std::string case_name(const testing::TestParamInfo<Case>& info) {
+  std::string n = info.param.name;
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
+
 class BuggySubmission : public testing::TestWithParam<Case> {};
 TEST_P(BuggySubmission, LosesExactlyTheItemsItShould) { grade_and_check(GetParam()); }
-INSTANTIATE_TEST_SUITE_P(Lab01, BuggySubmission, testing::ValuesIn(load_cases("bugs.toml", "bug")),
-                         [](const auto& info) {
-                           std::string n = info.param.name;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Lab01, BuggySubmission, testing::ValuesIn(load_cases("bugs.toml", "bug")), case_name);
 
 class HostileSubmission : public testing::TestWithParam<Case> {};
 TEST_P(HostileSubmission, NeitherBreaksNorFoolsTheGrader) { grade_and_check(GetParam()); }
 INSTANTIATE_TEST_SUITE_P(Lab01, HostileSubmission, testing::ValuesIn(load_cases("hostile.toml", "hostile")),
-                         [](const auto& info) {
-                           std::string n = info.param.name;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         case_name);
 
 TEST(Grader, ForgedResultsFilesAreOverwritten) {
   // fake-results-file writes full marks into results.json from inside the test run; what the
