@@ -159,53 +159,118 @@ ReferenceCache& reference_cache() {
   return c;
 }
 
+// The reference's report for a deterministic run, computed once per grading process.
+json reference_report(Runner& runner, const Item& it, const std::vector<std::string>& args,
+                      const fs::path& reference_bench) {
+  const std::string key = fmt::format("{} {} {}", runner.rubric.lab, it.ranks, fmt::join(args, " "));
+  std::lock_guard lock(reference_cache().m);
+  auto found = reference_cache().results.find(key);
+  if (found == reference_cache().results.end()) {
+    Run r = runner.run(reference_bench, args, it.ranks, it.timeout);
+    if (!r.report) throw Error(fmt::format("the reference failed on '{}': {}\n{}", it.name, r.problem, r.output));
+    found = reference_cache().results.emplace(key, r.report->at("results")).first;
+  }
+  return found->second;
+}
+
+// Why a benchmark result does not count, or "" when it does.
+std::string rejected(const json& got) {
+  if (got.value("correct", false)) return "";
+  return got.value("problem", std::string("the result was wrong in this run, so its cost does not count"));
+}
+
+// One line per metric, "mine vs reference, ratio".
+std::string metric_line(const std::string& metric, double mine, double theirs, double ratio) {
+  return fmt::format("  {:<24} {:>14.6g}   reference {:>14.6g}   ratio {:.3f}\n", metric, mine, theirs, ratio);
+}
+
 ItemResult grade_model(Runner& runner, const Item& it, const std::map<std::string, fs::path>& programs,
                        const fs::path& reference_bench) {
   ItemResult res{&it};
   const Rubric& rb = runner.rubric;
   const std::vector<std::string> args{"model", it.algo, std::to_string(it.bytes[0]), fmt::format("{:.17g}", rb.alpha),
                                       fmt::format("{:.17g}", rb.beta), fmt::format("{:.17g}", rb.gamma)};
-  const std::string key = fmt::format("{} {}", it.ranks, fmt::join(args, " "));
-  json ref;
-  {
-    std::lock_guard lock(reference_cache().m);
-    auto it_ref = reference_cache().results.find(key);
-    if (it_ref == reference_cache().results.end()) {
-      Run r = runner.run(reference_bench, args, it.ranks, it.timeout);
-      if (!r.report) throw Error(fmt::format("the reference failed on '{}': {}\n{}", it.name, r.problem, r.output));
-      it_ref = reference_cache().results.emplace(key, r.report->at("results")).first;
-    }
-    ref = it_ref->second;
-  }
+  const json ref = reference_report(runner, it, args, reference_bench);
   Run r = runner.run(programs.at("bench"), args, it.ranks, it.timeout);
   if (!r.report) {
     res.output = fmt::format("No result: {}.\n{}", r.problem, r.output);
     return res;
   }
   const json& got = r.report->at("results");
-  if (!got.at("correct").get<bool>()) {
-    res.output = "the allreduce gave a wrong result in this run, so its cost does not count";
+  if (const std::string why = rejected(got); !why.empty()) {
+    res.output = why;
     return res;
   }
-  if (got.at("total_bytes_sent").get<double>() < got.at("lower_bound_total_bytes").get<double>()) {
-    res.output = fmt::format("all ranks together sent {} bytes through Comm, fewer than any correct allreduce "
-                             "can ({}): data must travel through Comm",
-                             got.at("total_bytes_sent").get<std::uint64_t>(),
-                             got.at("lower_bound_total_bytes").get<std::uint64_t>());
-    return res;
-  }
+  // Every metric is a cost (lower is better); the score is the worst ratio's.
   double fraction = 1;
-  std::string lines = fmt::format("{} on {} ranks, {} bytes, cost model alpha={:.3g} s beta={:.3g} s/B gamma={:.3g} s/B\n",
+  std::string lines = fmt::format("{} on {} ranks, size {}, cost model alpha={:.3g} s beta={:.3g} s/B gamma={:.3g} s/B\n",
                                   it.algo, it.ranks, it.bytes[0], rb.alpha, rb.beta, rb.gamma);
-  for (const char* metric : {"modeled_seconds", "max_rank_bytes_sent", "max_rank_messages"}) {
-    const double mine = got.at(metric).get<double>(), theirs = ref.at(metric).get<double>();
+  for (const auto& [metric, value] : ref.at("metrics").items()) {
+    if (!got.at("metrics").contains(metric)) {
+      res.output = fmt::format("the benchmark reported no '{}'", metric);
+      return res;
+    }
+    const double mine = got.at("metrics").at(metric).get<double>(), theirs = value.get<double>();
     const double ratio = theirs > 0 ? mine / theirs : (mine > 0 ? INFINITY : 1.0);
     fraction = std::min(fraction, rb.model.score(ratio));
-    lines += fmt::format("  {:<22} {:>14.6g}   reference {:>14.6g}   ratio {:.3f}\n", metric, mine, theirs, ratio);
+    lines += metric_line(metric, mine, theirs, ratio);
   }
+  if (got.contains("note")) lines += got.at("note").get<std::string>() + "\n";
   res.score = it.points * fraction;
   res.output = lines + fmt::format("Full marks up to {}x the reference, none from {}x.", rb.model.full, rb.model.floor);
   res.detail = {{"submission", got}, {"reference", ref}};
+  return res;
+}
+
+// Measured quantities that should agree with the reference's measured in the same grading run
+// (e.g. a fitted latency and bandwidth): alternate runs, compare medians within a tolerance band.
+ItemResult grade_match(Runner& runner, const Item& it, const std::map<std::string, fs::path>& programs,
+                       const fs::path& reference_bench) {
+  ItemResult res{&it};
+  const Rubric& rb = runner.rubric;
+  const std::vector<std::string> args{"match", it.algo, std::to_string(it.bytes[0])};
+  std::map<std::string, std::vector<double>> mine, ref;
+  for (int t = 0; t < rb.match_trials; ++t) {
+    Run r = runner.run(reference_bench, args, it.ranks, it.timeout);
+    if (!r.report) throw Error(fmt::format("the reference failed on '{}': {}\n{}", it.name, r.problem, r.output));
+    for (const auto& [k, v] : r.report->at("results").at("metrics").items()) ref[k].push_back(v.get<double>());
+    Run m = runner.run(programs.at("bench"), args, it.ranks, it.timeout);
+    if (!m.report) {
+      res.output = fmt::format("No result: {}.\n{}", m.problem, m.output);
+      return res;
+    }
+    const json& got = m.report->at("results");
+    if (const std::string why = rejected(got); !why.empty()) {
+      res.output = why;
+      return res;
+    }
+    for (const auto& [k, v] : got.at("metrics").items()) mine[k].push_back(v.get<double>());
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::size_t inside = 0;
+  std::string lines = fmt::format("{} on {} ranks, median of {} runs each, alternating with the reference\n",
+                                  it.algo, it.ranks, rb.match_trials);
+  json rows = json::object();
+  for (const auto& [metric, values] : ref) {
+    const auto m = mine.find(metric);
+    if (m == mine.end() || m->second.size() != values.size()) {
+      res.output = fmt::format("the benchmark reported no '{}'", metric);
+      return res;
+    }
+    const double a = median(m->second), b = median(values);
+    const double ratio = b != 0 ? a / b : (a == 0 ? 1.0 : INFINITY);
+    const bool ok = ratio >= 1 / rb.match_tolerance && ratio <= rb.match_tolerance;
+    inside += ok;
+    lines += metric_line(metric, a, b, ratio);
+    rows[metric] = {{"submission", a}, {"reference", b}, {"ratio", ratio}, {"within", ok}};
+  }
+  res.score = it.points * double(inside) / double(std::max<std::size_t>(ref.size(), 1));
+  res.output = lines + fmt::format("Each value earns its share when within {}x of the reference's, either way.",
+                                   rb.match_tolerance);
+  res.detail = {{"metrics", rows}};
   return res;
 }
 
@@ -216,6 +281,7 @@ ItemResult grade_speed(Runner& runner, const Item& it, const std::map<std::strin
   std::vector<std::string> args{"time", it.algo};
   for (auto b : it.bytes) args.push_back(std::to_string(b));
   std::vector<double> best_mine(it.bytes.size(), INFINITY), best_ref(it.bytes.size(), INFINITY);
+  json last_mine;  // the submission's last report, for its notes and leaderboard values
   // Alternate, so that both see the same machine; keep each one's fastest run.
   for (int t = 0; t < rb.speed_trials; ++t) {
     Run ref = runner.run(reference_bench, args, it.ranks, it.timeout);
@@ -225,10 +291,11 @@ ItemResult grade_speed(Runner& runner, const Item& it, const std::map<std::strin
       res.output = fmt::format("No result: {}.\n{}", mine.problem, mine.output);
       return res;
     }
+    last_mine = mine.report->at("results");
     for (std::size_t k = 0; k < it.bytes.size(); ++k) {
-      const json& m = mine.report->at("results").at(k);
-      if (!m.at("correct").get<bool>()) {
-        res.output = fmt::format("wrong result at {} bytes: speed does not count", it.bytes[k]);
+      const json& m = last_mine.at(k);
+      if (!m.value("correct", false)) {
+        res.output = fmt::format("wrong result at size {}: speed does not count", it.bytes[k]);
         return res;
       }
       best_mine[k] = std::min(best_mine[k], m.at("seconds").get<double>());
@@ -245,17 +312,18 @@ ItemResult grade_speed(Runner& runner, const Item& it, const std::map<std::strin
     total += s;
     lines += fmt::format("  {:>10} bytes   yours {:>10.2f} us   reference {:>10.2f} us   ratio {:.2f}   {:.0f}%\n",
                          it.bytes[k], best_mine[k] * 1e6, best_ref[k] * 1e6, ratio, 100 * s);
+    if (last_mine.at(k).contains("note")) lines += "    " + last_mine.at(k).at("note").get<std::string>() + "\n";
     rows.push_back({{"bytes", it.bytes[k]}, {"seconds", best_mine[k]}, {"reference_seconds", best_ref[k]},
                     {"ratio", ratio}});
   }
   res.score = it.points * total / double(it.bytes.size());
   res.output = lines + fmt::format("Full marks up to {}x the reference's time, none from {}x.", rb.speed.full, rb.speed.floor);
   res.detail = {{"sizes", rows}};
-  if (!it.leaderboard.empty()) {
-    const double algbw = double(it.bytes.back()) / best_mine.back() * 1e-9;
-    leaderboard.push_back({{"name", it.leaderboard},
-                           {"value", std::round(algbw * 2 * (it.ranks - 1) / std::max(it.ranks, 1) * 1000) / 1000},
-                           {"order", "desc"}});
+  // The benchmark says what its leaderboard value is (e.g. bus bandwidth) for one run's time: the
+  // grader hands it the fastest time seen.
+  if (!it.leaderboard.empty() && last_mine.back().contains("leaderboard_per_second")) {
+    const double value = last_mine.back().at("leaderboard_per_second").get<double>() / best_mine.back();
+    leaderboard.push_back({{"name", it.leaderboard}, {"value", std::round(value * 1000) / 1000}, {"order", "desc"}});
   }
   return res;
 }
@@ -322,6 +390,7 @@ GradeResult grade(const Rubric& rubric, const LabBuild& lab, const GradeOptions&
         case ItemKind::test: res = grade_test(runner, it, built.programs); break;
         case ItemKind::model: res = grade_model(runner, it, built.programs, reference_bench); break;
         case ItemKind::speed: res = grade_speed(runner, it, built.programs, reference_bench, g.leaderboard); break;
+        case ItemKind::match: res = grade_match(runner, it, built.programs, reference_bench); break;
       }
     }
     res.score = std::round(res.score * 1000) / 1000;

@@ -14,6 +14,7 @@ std::string to_string(ItemKind k) {
     case ItemKind::test: return "test";
     case ItemKind::model: return "model";
     case ItemKind::speed: return "speed";
+    case ItemKind::match: return "match";
   }
   return "?";
 }
@@ -120,6 +121,12 @@ Rubric load_rubric(const std::filesystem::path& path) {
   if (const auto* sp = doc["speed"].as_table()) rb.speed_trials = r.get(*sp, "trials", rb.speed_trials);
   if (rb.speed_trials < 1) r.fail("[speed] trials must be at least 1");
   rb.model = read_curve(r, doc["model"].as_table(), rb.model);
+  if (const auto* mt = doc["match"].as_table()) {
+    rb.match_tolerance = r.get(*mt, "tolerance", rb.match_tolerance);
+    rb.match_trials = r.get(*mt, "trials", rb.match_trials);
+  }
+  if (!(rb.match_tolerance > 1)) r.fail("[match] tolerance must be greater than 1");
+  if (rb.match_trials < 1) r.fail("[match] trials must be at least 1");
 
   const auto* items = doc["item"].as_array();
   if (!items || items->empty()) r.fail("no [[item]] tables");
@@ -134,7 +141,8 @@ Rubric load_rubric(const std::filesystem::path& path) {
     if (kind == "test") it.kind = ItemKind::test;
     else if (kind == "model") it.kind = ItemKind::model;
     else if (kind == "speed") it.kind = ItemKind::speed;
-    else ir.fail(fmt::format("kind '{}' is not test, model or speed", kind));
+    else if (kind == "match") it.kind = ItemKind::match;
+    else ir.fail(fmt::format("kind '{}' is not test, model, speed or match", kind));
     it.points = ir.get(*t, "points", 0.0, true);
     it.visibility = ir.get<std::string>(*t, "visibility", it.visibility);
     static const std::vector<std::string> vis{"visible", "hidden", "after_due_date", "after_published"};
@@ -151,7 +159,7 @@ Rubric load_rubric(const std::filesystem::path& path) {
     } else {
       it.algo = ir.get<std::string>(*t, "algo", "", true);
       it.bytes = ir.sizes(*t, "bytes");
-      if (it.kind == ItemKind::model && it.bytes.size() != 1) ir.fail("a model item takes one size");
+      if (it.kind != ItemKind::speed && it.bytes.size() != 1) ir.fail(fmt::format("a {} item takes one size", kind));
       it.leaderboard = ir.get<std::string>(*t, "leaderboard", "");
     }
     for (const auto& other : rb.items)

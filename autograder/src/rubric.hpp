@@ -7,7 +7,7 @@
 
 namespace dtlab::grader {
 
-enum class ItemKind { test, model, speed };
+enum class ItemKind { test, model, speed, match };
 
 struct Item {
   std::string name;
@@ -20,7 +20,7 @@ struct Item {
   // test items
   std::string program;                 // public | hidden
   std::string filter;                  // GoogleTest filter
-  // model and speed items
+  // model, speed and match items: the benchmark program's case and its sizes
   std::string algo;
   std::vector<std::uint64_t> bytes;
   std::string leaderboard;             // speed items: a leaderboard column, if named
@@ -46,6 +46,8 @@ struct Rubric {
   Curve speed{1.2, 3.0};
   int speed_trials = 3;
   Curve model{1.05, 2.0};
+  double match_tolerance = 3.0;  // match items: full marks within [ref / t, ref * t]
+  int match_trials = 3;
   std::vector<Item> items;
 
   double total_points() const;

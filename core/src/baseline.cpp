@@ -29,9 +29,7 @@ void logged(const CommImpl& c, const char* name, std::size_t bytes, int root, F&
   auto& log = OpLog::instance();
   const double t0 = log.now();
   call();
-  auto& ct = log.mutable_counters();
-  ct.collectives += 1;
-  ct.collective_bytes += bytes;
+  log.count_collective(bytes);
   record_op({.kind = OpKind::collective, .label = log.intern(name), .comm = c.id, .bytes = bytes,
              .root = root < 0 ? -1 : c.world_ranks[root], .request = request},
             t0);

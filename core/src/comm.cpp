@@ -116,17 +116,8 @@ Status received(const MPI_Status& st, Dtype type, const char* call) {
   return Status{st.MPI_SOURCE, st.MPI_TAG, std::size_t(count) * dtype_size(type)};
 }
 
-void count_received(std::size_t bytes) {
-  auto& ct = OpLog::instance().mutable_counters();
-  ct.messages_received += 1;
-  ct.bytes_received += bytes;
-}
-
-void count_sent(std::size_t bytes) {
-  auto& ct = OpLog::instance().mutable_counters();
-  ct.messages_sent += 1;
-  ct.bytes_sent += bytes;
-}
+void count_received(std::size_t bytes) { OpLog::instance().count_received(bytes); }
+void count_sent(std::size_t bytes) { OpLog::instance().count_sent(bytes); }
 
 int mpi_source(int source) { return source == any_source ? MPI_ANY_SOURCE : source; }
 int mpi_tag(int tag) { return tag == any_tag ? MPI_ANY_TAG : tag; }
@@ -275,9 +266,8 @@ Request Comm::irecv_bytes(void* data, std::size_t count, Dtype type, int source,
         .bytes = count * dtype_size(type), .request = id};
   op.t_start = t0;
   op.t_end = log.now();
-  const Op* logged = log.append(op);
-  CommAccess::arm(r, *this, id,
-                  logged ? static_cast<std::int64_t>(log.data().ops.size()) - 1 : -2, type);
+  const std::int64_t logged = log.append(op);
+  CommAccess::arm(r, *this, id, logged >= 0 ? logged : -2, type);
   return r;
 }
 
@@ -288,16 +278,13 @@ Status complete_irecv(const Request& r, const MPI_Status& st) {
   const Status s = received(st, CommAccess::type(r), "irecv");
   count_received(s.bytes);
   const auto& c = *CommAccess::comm(r);
-  auto& ops = OpLog::instance().mutable_ops();
-  const std::int64_t index = CommAccess::log_index(r);
-  if (index >= 0 && index < static_cast<std::int64_t>(ops.size())) {
-    Op& op = ops[index];
+  OpLog::instance().update(CommAccess::log_index(r), [&](Op& op) {
     if (op.kind == OpKind::irecv && op.request == CommAccess::id(r)) {  // else the log was cleared
       op.peer = c.world_ranks[s.source];
       op.tag = s.tag;
       op.bytes = s.bytes;
     }
-  }
+  });
   return s;
 }
 

@@ -43,6 +43,8 @@ MPI_Op mpi_op(ReduceOp op);
 void check_mpi(int rc, const char* call);
 // The error-reporting communicator: a duplicate of world that only run_main uses.
 MPI_Comm error_comm();
+// Whether MPI was initialised with MPI_THREAD_MULTIPLE, which a CommWorker needs.
+bool mpi_thread_multiple();
 // Stamps op with [t0, now] and appends it to this process's log.
 void record_op(Op op, double t0);
 // Drops the world communicator before MPI_Finalize.

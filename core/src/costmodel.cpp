@@ -119,20 +119,36 @@ struct Coll {
   double end = 0;
 };
 
-// What a blocked rank waits for.
+// What a blocked lane waits for.
 struct Ref {
-  enum Kind : std::uint8_t { send, recv, coll } kind;
+  enum Kind : std::uint8_t { send, recv, coll, job_posted, job_done } kind;
   std::size_t index;
 };
 
-struct RankState {
-  std::size_t pc = 0;
+// A job handed to a communication worker: posted on one lane, run on another.
+struct Job {
+  bool posted = false, done = false;
+  double post = 0, end = 0;
+};
+
+// One thread of one rank: a sequential program over its ops.
+struct Lane {
+  int rank = 0;
+  std::uint8_t id = 0;
+  std::vector<std::size_t> ops;  // indices into the rank's log, in order
+  std::size_t pos = 0;           // the next of them
   double clock = 0;
   bool issued = false;
   double issue_time = 0;
   std::vector<Ref> blockers;
+  bool done() const { return pos >= ops.size(); }
+};
+
+// What the lanes of one rank share.
+struct RankState {
   std::unordered_map<std::int64_t, Ref> requests;   // pending non-blocking operations by id
   std::map<std::uint64_t, std::size_t> collectives;  // per communicator: how many seen so far
+  std::map<std::int64_t, std::size_t> jobs;          // job id -> index into Engine::jobs_
 };
 
 using Key = std::tuple<std::uint64_t, int, int, int>;  // comm, src, dst, tag
@@ -146,6 +162,13 @@ class Engine {
         throw Error(fmt::format("replay: log {} is rank {} of {}; expected rank {} of {}", r,
                                 logs[r].rank, logs[r].world_size, r, logs.size()));
       out_.op_times.emplace_back(logs[r].ops.size());
+      std::map<std::uint8_t, std::size_t> lane_of;
+      for (std::size_t i = 0; i < logs[r].ops.size(); ++i) {
+        const std::uint8_t id = logs[r].ops[i].lane;
+        auto [it, fresh] = lane_of.emplace(id, lanes_.size());
+        if (fresh) lanes_.push_back(Lane{.rank = int(r), .id = id, .ops = {}, .blockers = {}});
+        lanes_[it->second].ops.push_back(i);
+      }
     }
     out_free_.assign(logs.size(), 0.0);
     in_free_.assign(logs.size(), 0.0);
@@ -156,16 +179,17 @@ class Engine {
       bool progress = true;
       while (progress) {
         progress = false;
-        for (std::size_t r = 0; r < ranks_.size(); ++r) progress |= advance(int(r));
+        for (auto& lane : lanes_) progress |= advance(lane);
       }
       if (all_done()) break;
       if (!commit_next()) throw stuck();
     }
     while (commit_next()) {
     }
-    for (std::size_t r = 0; r < ranks_.size(); ++r) {
-      out_.finish.push_back(ranks_[r].clock);
-      out_.makespan = std::max(out_.makespan, ranks_[r].clock);
+    out_.finish.assign(logs_.size(), 0.0);
+    for (const auto& lane : lanes_) {
+      out_.finish[lane.rank] = std::max(out_.finish[lane.rank], lane.clock);
+      out_.makespan = std::max(out_.makespan, lane.clock);
     }
     for (const auto& s : sends_)
       out_.messages.push_back({s.src, s.dst, s.op,
@@ -176,21 +200,21 @@ class Engine {
 
  private:
   bool all_done() const {
-    for (std::size_t r = 0; r < ranks_.size(); ++r)
-      if (ranks_[r].pc < logs_[r].ops.size()) return false;
+    for (const auto& lane : lanes_)
+      if (!lane.done()) return false;
     return true;
   }
 
-  // Runs rank r until it blocks or ends; true if it got anywhere.
-  bool advance(int r) {
-    auto& s = ranks_[r];
-    const auto& ops = logs_[r].ops;
+  // Runs a lane until it blocks or ends; true if it got anywhere.
+  bool advance(Lane& s) {
+    const auto& ops = logs_[s.rank].ops;
     bool progress = false;
-    while (s.pc < ops.size()) {
+    while (!s.done()) {
+      const std::size_t i = s.ops[s.pos];
       if (!s.issued) {
         s.issued = true;
         s.issue_time = s.clock;
-        issue(r, ops[s.pc]);
+        issue(s, i, ops[i]);
         progress = true;
       }
       double t = s.clock;
@@ -200,61 +224,91 @@ class Engine {
         t = std::max(t, *done);
       }
       s.clock = t;
-      out_.op_times[r][s.pc] = {s.issue_time, t};
+      out_.op_times[s.rank][i] = {s.issue_time, t};
       s.blockers.clear();
       s.issued = false;
-      ++s.pc;
+      ++s.pos;
       progress = true;
     }
     return progress;
   }
 
-  void issue(int r, const Op& op) {
+  Job& job(int r, std::int64_t id, std::size_t* index = nullptr) {
+    auto [it, fresh] = ranks_[r].jobs.emplace(id, jobs_.size());
+    if (fresh) jobs_.emplace_back();
+    if (index) *index = it->second;
+    return jobs_[it->second];
+  }
+
+  void issue(Lane& lane, std::size_t i, const Op& op) {
+    const int r = lane.rank;
     auto& s = ranks_[r];
+    auto& blockers = lane.blockers;
     switch (op.kind) {
       case OpKind::compute:
-        s.clock += double(op.reduce_bytes) * m_.gamma + op.flops / m_.flop_rate;
+        lane.clock += double(op.reduce_bytes) * m_.gamma + op.flops / m_.flop_rate;
         break;
-      case OpKind::send: s.blockers.push_back(post_send(r, op, op.peer, op.tag, op.bytes)); break;
-      case OpKind::recv: s.blockers.push_back(post_recv(r, op, op.peer, op.tag)); break;
+      case OpKind::send: blockers.push_back(post_send(lane, i, op, op.peer, op.tag, op.bytes)); break;
+      case OpKind::recv: blockers.push_back(post_recv(lane, i, op, op.peer, op.tag)); break;
       case OpKind::sendrecv:
-        s.blockers.push_back(post_send(r, op, op.peer, op.tag, op.bytes));
-        s.blockers.push_back(post_recv(r, op, op.recv_peer, op.recv_tag));
+        blockers.push_back(post_send(lane, i, op, op.peer, op.tag, op.bytes));
+        blockers.push_back(post_recv(lane, i, op, op.recv_peer, op.recv_tag));
         break;
-      case OpKind::isend: s.requests[op.request] = post_send(r, op, op.peer, op.tag, op.bytes); break;
+      case OpKind::isend: s.requests[op.request] = post_send(lane, i, op, op.peer, op.tag, op.bytes); break;
       case OpKind::irecv:
         // peer -1: the wait never completed in the real run, so nothing can be matched to it.
-        if (op.peer >= 0) s.requests[op.request] = post_recv(r, op, op.peer, op.tag);
+        if (op.peer >= 0) s.requests[op.request] = post_recv(lane, i, op, op.peer, op.tag);
         break;
       case OpKind::wait: {
         const auto& ids = logs_[r].wait_ids;
         if (op.request < 0 || std::size_t(op.request) + op.nwait > ids.size())
-          throw Error(fmt::format("replay: rank {} op {} waits on requests outside its table", r,
-                                  s.pc));
-        for (std::uint32_t i = 0; i < op.nwait; ++i) {
-          const auto it = s.requests.find(ids[op.request + i]);
+          throw Error(fmt::format("replay: rank {} op {} waits on requests outside its table", r, i));
+        for (std::uint32_t k = 0; k < op.nwait; ++k) {
+          const auto it = s.requests.find(ids[op.request + k]);
           if (it == s.requests.end())
             throw Error(fmt::format("replay: rank {} op {} waits on request {}, which its log "
                                     "never started",
-                                    r, s.pc, ids[op.request + i]));
-          s.blockers.push_back(it->second);
+                                    r, i, ids[op.request + k]));
+          blockers.push_back(it->second);
           s.requests.erase(it);
         }
         break;
       }
       case OpKind::collective: {
-        const Ref c = arrive(r, op);
+        const Ref c = arrive(lane, op);
         if (op.request >= 0) s.requests[op.request] = c;
-        else s.blockers.push_back(c);
+        else blockers.push_back(c);
+        break;
+      }
+      case OpKind::job_post: {
+        std::size_t index = 0;
+        Job& j = job(r, op.request, &index);
+        j.posted = true;
+        j.post = lane.clock;
+        s.requests[op.request] = {Ref::job_done, index};
+        break;
+      }
+      case OpKind::job_begin: {
+        std::size_t index = 0;
+        job(r, op.request, &index);
+        blockers.push_back({Ref::job_posted, index});
+        break;
+      }
+      case OpKind::job_end: {
+        Job& j = job(r, op.request);
+        j.done = true;
+        j.end = lane.clock;
         break;
       }
     }
   }
 
-  Ref post_send(int r, const Op& op, int dst, int tag, std::uint64_t bytes) {
-    check_rank(r, dst);
+  Ref post_send(const Lane& lane, std::size_t op_index, const Op& op, int dst, int tag,
+                std::uint64_t bytes) {
+    const int r = lane.rank;
+    check_rank(r, op_index, dst);
     const std::size_t i = sends_.size();
-    sends_.push_back({r, dst, op.comm, tag, bytes, ranks_[r].clock, ranks_[r].pc});
+    sends_.push_back({r, dst, op.comm, tag, bytes, lane.clock, op_index});
     auto& waiting = recv_queue_[Key{op.comm, r, dst, tag}];
     if (!waiting.empty()) {
       link(i, waiting.front());
@@ -271,10 +325,11 @@ class Engine {
     return {Ref::send, i};
   }
 
-  Ref post_recv(int r, const Op& op, int src, int tag) {
-    check_rank(r, src);
+  Ref post_recv(const Lane& lane, std::size_t op_index, const Op& op, int src, int tag) {
+    const int r = lane.rank;
+    check_rank(r, op_index, src);
     const std::size_t i = recvs_.size();
-    recvs_.push_back({r, ranks_[r].pc, ranks_[r].clock});
+    recvs_.push_back({r, op_index, lane.clock});
     auto& waiting = send_queue_[Key{op.comm, src, r, tag}];
     if (!waiting.empty()) {
       link(waiting.front(), i);
@@ -290,7 +345,8 @@ class Engine {
     recvs_[recv].send = std::int64_t(send);
   }
 
-  Ref arrive(int r, const Op& op) {
+  Ref arrive(const Lane& lane, const Op& op) {
+    const int r = lane.rank;
     const CommInfo& info = logs_[r].comm_info(op.comm);
     const std::size_t seq = ranks_[r].collectives[op.comm]++;
     const auto key = std::make_pair(op.comm, seq);
@@ -305,7 +361,7 @@ class Engine {
                               "'{}' on rank {}",
                               seq, op.comm, c.name, logs_[r].label(op), r));
     c.arrived += 1;
-    c.last_arrival = std::max(c.last_arrival, ranks_[r].clock);
+    c.last_arrival = std::max(c.last_arrival, lane.clock);
     c.bytes = std::max(c.bytes, double(op.bytes));
     if (c.arrived == c.members) {
       c.done = true;
@@ -326,6 +382,12 @@ class Engine {
       }
       case Ref::coll:
         if (colls_[b.index].done) return colls_[b.index].end;
+        return std::nullopt;
+      case Ref::job_posted:
+        if (jobs_[b.index].posted) return jobs_[b.index].post;
+        return std::nullopt;
+      case Ref::job_done:
+        if (jobs_[b.index].done) return jobs_[b.index].end;
         return std::nullopt;
     }
     return std::nullopt;
@@ -360,21 +422,22 @@ class Engine {
     return true;
   }
 
-  void check_rank(int r, int peer) const {
+  void check_rank(int r, std::size_t op_index, int peer) const {
     if (peer < 0 || peer >= int(ranks_.size()))
       throw Error(fmt::format("replay: rank {} op {} names rank {}, but the run has {} ranks", r,
-                              ranks_[r].pc, peer, ranks_.size()));
+                              op_index, peer, ranks_.size()));
   }
 
   Error stuck() const {
-    for (std::size_t r = 0; r < ranks_.size(); ++r) {
-      const auto& s = ranks_[r];
-      if (s.pc >= logs_[r].ops.size()) continue;
-      const Op& op = logs_[r].ops[s.pc];
+    for (const auto& lane : lanes_) {
+      if (lane.done()) continue;
+      const int r = lane.rank;
+      const std::size_t i = lane.ops[lane.pos];
+      const Op& op = logs_[r].ops[i];
       return Error(fmt::format(
-          "replay cannot finish: rank {} waits at op {} ({}{}) for a message or a collective that "
-          "no other log provides; are all the logs from one run?",
-          r, s.pc, to_string(op.kind),
+          "replay cannot finish: rank {}{} waits at op {} ({}{}) for a message, a collective or a "
+          "job that no other log provides; are all the logs from one run?",
+          r, lane.id ? fmt::format(" lane {}", lane.id) : std::string(), i, to_string(op.kind),
           op.kind == OpKind::collective ? fmt::format(" '{}'", logs_[r].label(op))
           : op.peer >= 0                 ? fmt::format(" peer {} tag {}", op.peer, op.tag)
                                          : std::string()));
@@ -385,6 +448,8 @@ class Engine {
   std::span<const RankLog> logs_;
   const CostModel& m_;
   std::vector<RankState> ranks_;
+  std::vector<Lane> lanes_;
+  std::vector<Job> jobs_;
   std::vector<Send> sends_;
   std::vector<Recv> recvs_;
   std::vector<Coll> colls_;

@@ -84,7 +84,7 @@ void Mlp::forward(std::span<const float> x, int batch) {
 }
 
 float Mlp::forward_backward(std::span<const float> x, std::span<const std::int32_t> labels,
-                            const GradReady& grad_ready) {
+                            const GradReady& grad_ready, bool accumulate) {
   const int batch = batch_of(x, labels);
   const std::size_t L = layers_.size();
   float loss = 0;
@@ -92,7 +92,7 @@ float Mlp::forward_backward(std::span<const float> x, std::span<const std::int32
     ComputeScope scope("forward", forward_flops() * batch);
     forward(x, batch);
     MatMap dlogits(delta_a_.data(), batch, config_.classes);
-    loss = softmax_cross_entropy(ConstMatMap(acts_[L - 1].data(), batch, config_.classes), labels,
+    loss = ops_.softmax_cross_entropy(ConstMatMap(acts_[L - 1].data(), batch, config_.classes), labels,
                                  dlogits);
   }
   // delta holds dL/d(output of layer l); after layer l it holds dL/d(input of layer l).
@@ -103,11 +103,15 @@ float Mlp::forward_backward(std::span<const float> x, std::span<const std::int32
     {
       ComputeScope scope("backward", 2.0 * s.in * s.out * batch * (l > 0 ? 2 : 1));
       const float* in = l == 0 ? x.data() : acts_[l - 1].data();
+      const std::span<float> g(&grads_[s.begin()], s.end() - s.begin());
+      if (accumulate) saved_.assign(g.begin(), g.end());
       MatMap dx(spare, batch, s.in);
-      linear_backward(ConstMatMap(in, batch, s.in), ConstMatMap(&params_[s.weight], s.out, s.in),
-                      ConstMatMap(delta, batch, s.out), MatMap(&grads_[s.weight], s.out, s.in),
-                      VecMap(&grads_[s.bias], s.out), l > 0 ? &dx : nullptr);
-      if (l > 0) relu_backward(ConstMatMap(acts_[l - 1].data(), batch, s.in), dx);
+      ops_.linear_backward(ConstMatMap(in, batch, s.in), ConstMatMap(&params_[s.weight], s.out, s.in),
+                           ConstMatMap(delta, batch, s.out), MatMap(&grads_[s.weight], s.out, s.in),
+                           VecMap(&grads_[s.bias], s.out), l > 0 ? &dx : nullptr);
+      if (l > 0) ops_.relu_backward(ConstMatMap(acts_[l - 1].data(), batch, s.in), dx);
+      if (accumulate)
+        for (std::size_t i = 0; i < g.size(); ++i) g[i] += saved_[i];
     }
     std::swap(delta, spare);
     if (grad_ready) grad_ready(int(l));

@@ -24,12 +24,15 @@ std::string_view to_string(OpKind kind) {
     case OpKind::wait: return "wait";
     case OpKind::collective: return "collective";
     case OpKind::compute: return "compute";
+    case OpKind::job_post: return "job_post";
+    case OpKind::job_begin: return "job_begin";
+    case OpKind::job_end: return "job_end";
   }
   return "?";
 }
 
 static OpKind op_kind_from(std::string_view s) {
-  for (int k = 0; k <= static_cast<int>(OpKind::compute); ++k)
+  for (int k = 0; k <= static_cast<int>(OpKind::job_end); ++k)
     if (to_string(static_cast<OpKind>(k)) == s) return static_cast<OpKind>(k);
   throw Error(fmt::format("unknown op kind '{}'", s));
 }
@@ -60,13 +63,21 @@ void OpLog::set_identity(int rank, int world_size) {
   log_.world_size = world_size;
 }
 
+namespace {
+thread_local std::uint8_t t_lane = 0;
+}
+void OpLog::set_thread_lane(std::uint8_t lane) { t_lane = lane; }
+std::uint8_t OpLog::thread_lane() { return t_lane; }
+
 void OpLog::clear() {
+  std::lock_guard lock(mu_);
   log_.ops.clear();
   log_.wait_ids.clear();
   log_.counters = {};
 }
 
 std::uint16_t OpLog::intern(std::string_view label) {
+  std::lock_guard lock(mu_);
   for (std::size_t i = 0; i < log_.labels.size(); ++i)
     if (log_.labels[i] == label) return static_cast<std::uint16_t>(i);
   if (log_.labels.size() >= 65535) throw Error("op log: more than 65535 distinct labels");
@@ -74,19 +85,51 @@ std::uint16_t OpLog::intern(std::string_view label) {
   return static_cast<std::uint16_t>(log_.labels.size() - 1);
 }
 
-Op* OpLog::append(const Op& op) {
-  if (!enabled_) return nullptr;
+std::int64_t OpLog::append(Op op) {
+  std::lock_guard lock(mu_);
+  if (!enabled_) return -1;
+  op.lane = t_lane;
   log_.ops.push_back(op);
-  return &log_.ops.back();
+  return static_cast<std::int64_t>(log_.ops.size()) - 1;
+}
+
+void OpLog::update(std::int64_t index, const std::function<void(Op&)>& change) {
+  std::lock_guard lock(mu_);
+  if (index >= 0 && index < static_cast<std::int64_t>(log_.ops.size())) change(log_.ops[index]);
+}
+
+std::int64_t OpLog::next_request_id() {
+  std::lock_guard lock(mu_);
+  return next_request_++;
+}
+
+void OpLog::count_sent(std::uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  log_.counters.messages_sent += 1;
+  log_.counters.bytes_sent += bytes;
+}
+
+void OpLog::count_received(std::uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  log_.counters.messages_received += 1;
+  log_.counters.bytes_received += bytes;
+}
+
+void OpLog::count_collective(std::uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  log_.counters.collectives += 1;
+  log_.counters.collective_bytes += bytes;
 }
 
 std::int64_t OpLog::add_wait_ids(std::span<const std::int64_t> ids) {
+  std::lock_guard lock(mu_);
   const auto first = static_cast<std::int64_t>(log_.wait_ids.size());
   if (enabled_) log_.wait_ids.insert(log_.wait_ids.end(), ids.begin(), ids.end());
   return first;
 }
 
 void OpLog::register_comm(CommInfo info) {
+  std::lock_guard lock(mu_);
   for (const auto& c : log_.comms)
     if (c.id == info.id) return;
   log_.comms.push_back(std::move(info));
@@ -125,6 +168,7 @@ static json op_to_json(const Op& op) {
   if (op.nwait != d.nwait) j["nwait"] = op.nwait;
   if (op.reduce_bytes != d.reduce_bytes) j["reduce_bytes"] = op.reduce_bytes;
   if (op.flops != d.flops) j["flops"] = op.flops;
+  if (op.lane != d.lane) j["lane"] = op.lane;
   j["t"] = {op.t_start, op.t_end};
   return j;
 }
@@ -145,6 +189,7 @@ static Op op_from_json(const json& j) {
   op.nwait = j.value("nwait", op.nwait);
   op.reduce_bytes = j.value("reduce_bytes", op.reduce_bytes);
   op.flops = j.value("flops", op.flops);
+  op.lane = j.value("lane", op.lane);
   const auto& t = j.at("t");
   op.t_start = t.at(0).get<double>();
   op.t_end = t.at(1).get<double>();

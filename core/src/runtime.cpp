@@ -17,9 +17,11 @@ namespace dtlab {
 namespace {
 bool g_active = false;
 MPI_Comm g_error_comm = MPI_COMM_NULL;
+bool g_thread_multiple = false;
 }  // namespace
 
 MPI_Comm error_comm() { return g_error_comm; }
+bool mpi_thread_multiple() { return g_thread_multiple; }
 
 Runtime::Runtime(int& argc, char**& argv) {
   if (g_active) throw Error("a dtlab::Runtime already exists: make exactly one, in main");
@@ -27,7 +29,10 @@ Runtime::Runtime(int& argc, char**& argv) {
   MPI_Initialized(&initialized);
   if (initialized) throw Error("MPI is already initialised: let dtlab::Runtime do it");
   int provided = 0;
-  check_mpi(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  // MULTIPLE: a CommWorker (async.hpp) communicates from its own thread while the program's thread
+  // may call Comm too.
+  check_mpi(MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
+  g_thread_multiple = provided >= MPI_THREAD_MULTIPLE;
   // Errors come back as return codes, which Comm turns into dtlab::Error with a message.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_dup(MPI_COMM_WORLD, &g_error_comm);

@@ -1,5 +1,7 @@
 #include "dtlab/trace.hpp"
 
+#include <set>
+
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +16,17 @@ namespace {
 
 constexpr int kComputeThread = 0;
 constexpr int kCommThread = 1;
+
+// The track of an op: the program's compute, the program's communication, or one track per
+// communication worker (async.hpp), which shows its jobs running beside the program's compute.
+int track(const Op& op) {
+  if (op.lane > 0) return kCommThread + op.lane;
+  return op.kind == OpKind::compute ? kComputeThread : kCommThread;
+}
+
+bool is_job_marker(const Op& op) {
+  return op.kind == OpKind::job_post || op.kind == OpKind::job_begin || op.kind == OpKind::job_end;
+}
 
 std::string op_name(const RankLog& log, const Op& op) {
   if (op.kind == OpKind::collective || op.kind == OpKind::compute) return std::string(log.label(op));
@@ -47,6 +60,9 @@ json op_args(const RankLog& log, const Op& op) {
       if (op.flops > 0) a["flops"] = op.flops;
       if (op.reduce_bytes > 0) a["reduce_bytes"] = op.reduce_bytes;
       break;
+    case OpKind::job_post:
+    case OpKind::job_begin:
+    case OpKind::job_end: break;
   }
   if (op.request >= 0 && op.kind != OpKind::wait) a["request"] = op.request;
   return a;
@@ -72,13 +88,19 @@ std::string chrome_trace(std::span<const RankLog> logs, const Replay& replay, Tr
     events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", pid}, {"tid", kCommThread},
                       {"args", {{"name", "comm"}}}});
     const auto& ops = logs[r].ops;
+    std::set<int> workers;
+    for (const Op& op : ops)
+      if (op.lane > 0 && workers.insert(op.lane).second)
+        events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", pid}, {"tid", track(op)},
+                          {"args", {{"name", fmt::format("comm worker {}", op.lane)}}}});
     for (std::size_t i = 0; i < ops.size(); ++i) {
+      if (is_job_marker(ops[i])) continue;
       const Interval t = when(pid, i);
       events.push_back({{"ph", "X"},
                         {"name", op_name(logs[r], ops[i])},
                         {"cat", to_string(ops[i].kind)},
                         {"pid", pid},
-                        {"tid", ops[i].kind == OpKind::compute ? kComputeThread : kCommThread},
+                        {"tid", track(ops[i])},
                         {"ts", t.start * 1e6},
                         {"dur", (t.end - t.start) * 1e6},
                         {"args", op_args(logs[r], ops[i])}});
@@ -90,9 +112,9 @@ std::string chrome_trace(std::span<const RankLog> logs, const Replay& replay, Tr
     const Interval s = when(m.src, m.send_op);
     const Interval d = when(m.dst, std::size_t(m.recv_op));
     events.push_back({{"ph", "s"}, {"id", flow}, {"name", "message"}, {"cat", "message"},
-                      {"pid", m.src}, {"tid", kCommThread}, {"ts", s.start * 1e6}});
+                      {"pid", m.src}, {"tid", track(logs[m.src].ops[m.send_op])}, {"ts", s.start * 1e6}});
     events.push_back({{"ph", "f"}, {"bp", "e"}, {"id", flow}, {"name", "message"},
-                      {"cat", "message"}, {"pid", m.dst}, {"tid", kCommThread},
+                      {"cat", "message"}, {"pid", m.dst}, {"tid", track(logs[m.dst].ops[std::size_t(m.recv_op)])},
                       {"ts", d.start * 1e6}});
     ++flow;
   }

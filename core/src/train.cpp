@@ -29,7 +29,7 @@ void SingleProcess::setup(const Comm& comm, Mlp&) {
 
 void SingleProcess::step(const Comm&, Mlp& model, Optimizer& opt, const StepInfo& info) {
   ComputeScope scope("optimizer", 4.0 * double(model.num_params()));
-  opt.step(model.params(), model.grads(), info.lr);
+  opt.step(model.params(), model.grads(), info.lr, 1.0f / float(info.micro_batches));
 }
 
 void AllreduceDataParallel::setup(const Comm& comm, Mlp& model) {
@@ -40,8 +40,9 @@ void AllreduceDataParallel::step(const Comm& comm, Mlp& model, Optimizer& opt,
                                  const StepInfo& info) {
   baseline::allreduce(comm, model.grads());
   ComputeScope scope("optimizer", 4.0 * double(model.num_params()));
-  // The sum of p gradients of local means, divided by p, is the gradient of the global mean.
-  opt.step(model.params(), model.grads(), info.lr, 1.0f / float(comm.size()));
+  // The sum of p gradients of local means, divided by p, is the gradient of the global mean
+  // (and of m micro-batch means, divided by m as well).
+  opt.step(model.params(), model.grads(), info.lr, 1.0f / float(comm.size() * info.micro_batches));
 }
 
 namespace {
@@ -249,6 +250,12 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
   strategy.setup(comm, model);
 
   const std::int64_t local = sampler.local_batch();
+  const int micro = cfg.micro_batches;
+  if (micro < 1 || local % micro != 0)
+    throw Error(fmt::format("{} micro-batches cannot split a local batch of {} samples ({} over {} "
+                            "ranks) evenly; choose a divisor of {}",
+                            micro, local, cfg.global_batch, comm.size(), local));
+  const std::int64_t micro_size = local / micro;
   AlignedVector<float> xb(std::size_t(local) * data.train.features);
   std::vector<std::int32_t> yb(static_cast<std::size_t>(local));
   const bool lead = rank == 0;
@@ -274,12 +281,21 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
         stop = true;
         break;
       }
-      const StepInfo info{st.step, schedule.lr(st.step)};
+      const StepInfo info{st.step, schedule.lr(st.step), micro};
       {
         ComputeScope scope("data");
         data.train.gather(sampler.indices(epoch, b), xb, yb);
       }
-      const float loss = model.forward_backward(xb, yb, ready);
+      float loss = 0;
+      const std::size_t features = std::size_t(data.train.features);
+      for (int m = 0; m < micro; ++m) {
+        strategy.backward_begins(comm, model, m, micro);
+        const std::size_t first = std::size_t(m * micro_size);
+        loss += model.forward_backward(
+                    std::span<const float>(xb).subspan(first * features, micro_size * features),
+                    std::span<const std::int32_t>(yb).subspan(first, micro_size), ready, m > 0) /
+                float(micro);
+      }
       strategy.step(comm, model, *opt, info);
       if (!std::isfinite(loss))
         throw Error(fmt::format("the loss is {} at step {}: training diverged; try a smaller "
@@ -329,6 +345,7 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
       res.checkpoints.push_back(checkpoint_path(cfg.checkpoint_dir, st.step));
     }
   }
+  strategy.finish(comm, model);
   if (csv.is_open()) {
     csv.close();
     if (!csv) throw Error(fmt::format("cannot write {}", csv_partial.string()));

@@ -75,9 +75,33 @@ std::set<std::string> lost_items(const json& r) {
   return lost;
 }
 
-std::set<std::string> all_items() {
+// Every lab of the tree, found by its rubric: its id, its folder and the file a submission provides.
+struct Lab {
+  std::string id;
+  fs::path dir;
+  std::string editable;
+};
+
+std::vector<Lab> labs() {
+  std::vector<Lab> out;
+  for (const auto& e : fs::directory_iterator(kSource / "labs"))
+    if (fs::exists(e.path() / "rubric.toml")) {
+      const Rubric r = load_rubric(e.path() / "rubric.toml");
+      out.push_back({r.lab, e.path(), r.editable.at(0)});
+    }
+  std::sort(out.begin(), out.end(), [](const Lab& a, const Lab& b) { return a.id < b.id; });
+  return out;
+}
+
+Lab lab(const std::string& id) {
+  for (auto& l : labs())
+    if (l.id == id) return l;
+  throw Error("no lab " + id);
+}
+
+std::set<std::string> all_items(const Lab& l) {
   std::set<std::string> all;
-  for (const auto& it : load_rubric(kLab01 / "rubric.toml").items) all.insert(it.name);
+  for (const auto& it : load_rubric(l.dir / "rubric.toml").items) all.insert(it.name);
   return all;
 }
 
@@ -88,27 +112,33 @@ void expect_nothing_left_running() {
   }
 }
 
-// A submission made from the reference or the starter with text patches (tests/grader/lab01/*.toml).
+// A submission made from a lab's reference or starter with text patches (tests/grader/<lab>/*.toml).
 struct Case {
+  Lab lab;
   std::string name, what, base;
   std::vector<std::pair<std::string, std::string>> patch;
   std::set<std::string> loses, may_lose;
   std::vector<std::string> only;
   bool root_only = false;
+  int timeout = 10;  // seconds per run: short, so that deadlocks cost little
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
-std::vector<Case> load_cases(const std::string& file, const char* key) {
+std::vector<Case> load_cases(const Lab& l, const std::string& file, const char* key) {
   std::vector<Case> cases;
-  const toml::table doc = toml::parse_file((kSource / "tests/grader/lab01" / file).string());
+  const fs::path path = kSource / "tests/grader" / l.id / file;
+  if (!fs::exists(path)) return cases;
+  const toml::table doc = toml::parse_file(path.string());
   for (const auto& node : *doc[key].as_array()) {
     const auto& t = *node.as_table();
     Case c;
+    c.lab = l;
     c.name = t["name"].value_or("");
     c.what = t["what"].value_or("");
     c.base = t["base"].value_or("reference");
     c.root_only = t["root_only"].value_or(false);
+    c.timeout = t["timeout"].value_or(c.timeout);
     for (const auto& p : *t["patch"].as_array()) {
       const auto& pair = *p.as_array();
       c.patch.emplace_back(pair[0].value_or(""), pair[1].value_or(""));
@@ -121,16 +151,23 @@ std::vector<Case> load_cases(const std::string& file, const char* key) {
     };
     c.loses = names("loses");
     c.may_lose = names("may_lose");
-    if (c.loses.count("*")) c.loses = all_items();
+    if (c.loses.count("*")) c.loses = all_items(l);
     for (const auto& o : names("only")) c.only.push_back(o);
     cases.push_back(c);
   }
   return cases;
 }
 
+std::vector<Case> every_labs_cases(const std::string& file, const char* key) {
+  std::vector<Case> all;
+  for (const auto& l : labs())
+    for (auto& c : load_cases(l, file, key)) all.push_back(std::move(c));
+  return all;
+}
+
 fs::path write_submission(const Case& c, const fs::path& dir) {
-  const fs::path base = c.base == "starter" ? kLab01 / "starter" / "collectives.cpp"
-                                            : kSource / "reference" / "lab01" / "collectives.cpp";
+  const fs::path base = c.base == "starter" ? c.lab.dir / "starter" / c.lab.editable
+                                            : kSource / "reference" / c.lab.id / c.lab.editable;
   std::string text = read_file(base);
   for (const auto& [old, replacement] : c.patch) {
     if (text.find(old) == std::string::npos) throw Error(c.name + ": a patch does not apply to " + base.string());
@@ -138,7 +175,7 @@ fs::path write_submission(const Case& c, const fs::path& dir) {
       text.replace(at, old.size(), replacement);
   }
   fs::create_directories(dir);
-  write_file_atomic(dir / "collectives.cpp", text);
+  write_file_atomic(dir / c.lab.editable, text);
   return dir;
 }
 
@@ -162,7 +199,7 @@ void grade_and_check(const Case& c) {
   if (c.root_only && geteuid() != 0) GTEST_SKIP() << c.name << " runs only where the grader has a sandbox user (as root)";
   test::TempDir d;
   const fs::path sub = write_submission(c, d / "submission");
-  const Ran r = dtlab("grade lab01 --submission " + sub.string() + " --results results.json --quiet --timeout 10" +
+  const Ran r = dtlab("grade " + c.lab.id + " --submission " + sub.string() + " --results results.json --quiet --timeout " + std::to_string(c.timeout) +
                           only_args(c),
                       d.path());
   ASSERT_EQ(r.code, 0) << "the grader itself failed on " << c.name << ":\n" << r.out;
@@ -178,37 +215,49 @@ void grade_and_check(const Case& c) {
 }
 
 std::string case_name(const testing::TestParamInfo<Case>& info) {
-  std::string n = info.param.name;
+  std::string n = info.param.lab.id + "_" + info.param.name;
   std::replace(n.begin(), n.end(), '-', '_');
   return n;
 }
 
 class BuggySubmission : public testing::TestWithParam<Case> {};
 TEST_P(BuggySubmission, LosesExactlyTheItemsItShould) { grade_and_check(GetParam()); }
-INSTANTIATE_TEST_SUITE_P(Lab01, BuggySubmission, testing::ValuesIn(load_cases("bugs.toml", "bug")), case_name);
+INSTANTIATE_TEST_SUITE_P(Labs, BuggySubmission, testing::ValuesIn(every_labs_cases("bugs.toml", "bug")), case_name);
 
 class HostileSubmission : public testing::TestWithParam<Case> {};
 TEST_P(HostileSubmission, NeitherBreaksNorFoolsTheGrader) { grade_and_check(GetParam()); }
-INSTANTIATE_TEST_SUITE_P(Lab01, HostileSubmission, testing::ValuesIn(load_cases("hostile.toml", "hostile")),
+INSTANTIATE_TEST_SUITE_P(Labs, HostileSubmission, testing::ValuesIn(every_labs_cases("hostile.toml", "hostile")),
                          case_name);
 
 TEST(Grader, ForgedResultsFilesAreOverwritten) {
   // fake-results-file writes full marks into results.json from inside the test run; what the
   // grader leaves at --results is its own verdict.
   test::TempDir d;
-  Case c = load_cases("hostile.toml", "hostile")[5];
+  Case c = load_cases(lab("lab01"), "hostile.toml", "hostile")[5];
   ASSERT_EQ(c.name, "fake-results-file");
   const fs::path sub = write_submission(c, d / "submission");
   ASSERT_EQ(dtlab("grade lab01 --submission " + sub.string() + " --results results.json -q --only broadcast", d.path()).code, 0);
   EXPECT_EQ(json::parse(read_file(d / "results.json")).at("score").get<double>(), 0.0);
 }
 
-TEST(Grader, SelfCheckReferenceFullStarterZero) {
+class SelfCheck : public testing::TestWithParam<Lab> {};
+TEST_P(SelfCheck, ReferenceGetsFullMarksAndStarterZero) {
   test::TempDir d;
-  const Ran r = dtlab("grade lab01 --self-check -q", d.path());
+  const Ran r = dtlab("grade " + GetParam().id + " --self-check -q", d.path());
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("self-check passed"), std::string::npos) << r.out;
   expect_nothing_left_running();
+}
+INSTANTIATE_TEST_SUITE_P(Labs, SelfCheck, testing::ValuesIn(labs()),
+                         [](const testing::TestParamInfo<Lab>& info) { return info.param.id; });
+
+TEST(Rubric, EveryLabsRubricIsValidAndWorth100) {
+  for (const auto& l : labs()) {
+    const Rubric r = load_rubric(l.dir / "rubric.toml");
+    EXPECT_DOUBLE_EQ(r.total_points(), 100.0) << l.id;
+    EXPECT_TRUE(fs::exists(l.dir / "starter" / l.editable)) << l.id;
+    EXPECT_TRUE(fs::exists(l.dir / "README.md")) << l.id << " has no handout";
+  }
 }
 
 TEST(Grader, SameSubmissionGradedFiveTimesGetsTheSameScores) {
@@ -303,7 +352,7 @@ TEST(Gradescope, ZipBuildsAndGradesInASimulatedAutograderTree) {
   ASSERT_TRUE(fs::exists(root / "source" / "run_autograder"));
   ASSERT_EQ(shell("bash " + (root / "source" / "setup.sh").string() + " > " + (d / "setup.log").string() + " 2>&1"), 0)
       << read_file(d / "setup.log");
-  Case bug = load_cases("bugs.toml", "bug")[2];
+  Case bug = load_cases(lab("lab01"), "bugs.toml", "bug")[2];
   ASSERT_EQ(bug.name, "chunk-twice");
   write_submission(bug, root / "submission");
   ASSERT_EQ(shell("DTLAB_AUTOGRADER_ROOT=" + root.string() + " bash " + (root / "source" / "run_autograder").string() +

@@ -11,7 +11,7 @@ namespace dtlab::test {
 
 class LogBuilder {
  public:
-  explicit LogBuilder(int p) : logs_(p), next_id_(p, 0) {
+  explicit LogBuilder(int p) : logs_(p), next_id_(p, 0), lane_(p, 0) {
     std::vector<int> all(p);
     for (int r = 0; r < p; ++r) all[r] = r;
     for (int r = 0; r < p; ++r) {
@@ -64,11 +64,25 @@ class LogBuilder {
     return id;
   }
 
+  // The ops added after set_lane(r, k) belong to rank r's lane k (a communication worker's thread).
+  void set_lane(int r, std::uint8_t lane) { lane_[r] = lane; }
+  // A job: posted on lane 0, run on lane `lane` by calling body there, then waited for by wait().
+  std::int64_t job_post(int r) {
+    const auto id = next_id_[r]++;
+    add(r, {.kind = OpKind::job_post, .request = id});
+    return id;
+  }
+  void job_begin(int r, std::int64_t id) { add(r, {.kind = OpKind::job_begin, .request = id}); }
+  void job_end(int r, std::int64_t id) { add(r, {.kind = OpKind::job_end, .request = id}); }
+
   const std::vector<RankLog>& logs() const { return logs_; }
   std::vector<RankLog>& mutable_logs() { return logs_; }
 
  private:
-  void add(int r, Op op) { logs_[r].ops.push_back(op); }
+  void add(int r, Op op) {
+    op.lane = lane_[r];
+    logs_[r].ops.push_back(op);
+  }
   std::uint16_t label(int r, const std::string& name) {
     auto& l = logs_[r].labels;
     for (std::size_t i = 0; i < l.size(); ++i)
@@ -78,6 +92,7 @@ class LogBuilder {
   }
   std::vector<RankLog> logs_;
   std::vector<std::int64_t> next_id_;
+  std::vector<std::uint8_t> lane_;
 };
 
 // The textbook ring allreduce of n bytes on every rank: p-1 reduce-scatter steps (send one

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dtlab/aligned.hpp"
+#include "dtlab/layers.hpp"
 
 namespace dtlab {
 
@@ -31,6 +32,14 @@ struct LayerSlice {
   std::size_t end() const { return bias + std::size_t(out); }
 };
 
+// The backward passes the MLP calls: layers.hpp's unless a program swaps in its own (Lab 00 has
+// students write them and trains with theirs).
+struct LayerOps {
+  decltype(&dtlab::linear_backward) linear_backward = &dtlab::linear_backward;
+  decltype(&dtlab::relu_backward) relu_backward = &dtlab::relu_backward;
+  decltype(&dtlab::softmax_cross_entropy) softmax_cross_entropy = &dtlab::softmax_cross_entropy;
+};
+
 class Mlp {
  public:
   explicit Mlp(MlpConfig config);
@@ -49,10 +58,13 @@ class Mlp {
   // Called during backward as soon as layer l's gradients are final: last layer first.
   using GradReady = std::function<void(int layer)>;
 
+  void set_layer_ops(const LayerOps& ops) { ops_ = ops; }
+
   // Forward and backward on one batch (x: batch x inputs row-major). Returns the mean loss and
-  // overwrites grads() with its gradient.
+  // overwrites grads() with its gradient, or with accumulate adds it to grads() (as PyTorch's
+  // .grad does), for gradient accumulation over micro-batches.
   float forward_backward(std::span<const float> x, std::span<const std::int32_t> labels,
-                         const GradReady& grad_ready = {});
+                         const GradReady& grad_ready = {}, bool accumulate = false);
 
   struct Eval {
     double loss_sum = 0;      // summed (not averaged) over the samples
@@ -70,6 +82,7 @@ class Mlp {
   void reserve(int batch);
 
   MlpConfig config_;
+  LayerOps ops_;
   std::vector<LayerSlice> layers_;
   AlignedVector<float> params_;
   AlignedVector<float> grads_;
@@ -77,6 +90,7 @@ class Mlp {
   int capacity_ = 0;
   std::vector<AlignedVector<float>> acts_;
   AlignedVector<float> delta_a_, delta_b_;
+  AlignedVector<float> saved_;  // accumulate: a layer's gradient before its backward overwrites it
 };
 
 }  // namespace dtlab

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,6 +23,9 @@ enum class OpKind : std::uint8_t {
   wait,        // completes one or more requests
   collective,  // a library collective (the baseline) or a barrier; non-blocking ones carry a request
   compute,     // local work the program marked: flops, bytes reduced, or just a named span of time
+  job_post,    // a job handed to a communication worker (async.hpp); request: the job's id
+  job_begin,   // on the worker's lane: the job starts (not before it was posted)
+  job_end,     // on the worker's lane: the job is done; a wait on its id completes then
 };
 std::string_view to_string(OpKind kind);
 
@@ -43,6 +48,8 @@ struct Op {
   double flops = 0;             // compute: floating-point operations (cost 1/flop_rate each)
   double t_start = 0;           // wall seconds since the log's epoch (a barrier at start-up)
   double t_end = 0;
+  std::uint8_t lane = 0;        // the thread that did it: 0 the program's, k > 0 worker k; each
+                                // lane is a sequential program of its own in the replay
 };
 
 struct CommInfo {
@@ -74,8 +81,9 @@ struct RankLog {
   std::string_view label(const Op& op) const { return labels.at(op.label); }
 };
 
-// This process's log. One per process: every communicator appends to it. Not thread-safe: dtlab
-// programs call Comm from one thread per rank, as MPI_THREAD_FUNNELED allows.
+// This process's log. One per process: every communicator appends to it, from any thread; each
+// thread's ops carry its lane (set_thread_lane), so the replay can tell a communication worker's
+// ops from the program's own.
 class OpLog {
  public:
   static OpLog& instance();
@@ -89,19 +97,29 @@ class OpLog {
   const Counters& counters() const { return log_.counters; }
   double now() const;  // wall seconds since the epoch
 
-  // Used by Comm and by programs that mark compute.
+  // Used by Comm and by programs that mark compute; safe to call from several threads.
   std::uint16_t intern(std::string_view label);
-  Op* append(const Op& op);  // nullptr when disabled
-  std::int64_t next_request_id() { return next_request_++; }
+  // Appends op stamped with the calling thread's lane; returns its index, or -1 when disabled.
+  std::int64_t append(Op op);
+  // Changes the logged op at index, if it is still there and fits (irecv completion fills in what
+  // was matched).
+  void update(std::int64_t index, const std::function<void(Op&)>& change);
+  std::int64_t next_request_id();
   std::int64_t add_wait_ids(std::span<const std::int64_t> ids);
   void register_comm(CommInfo info);
-  Counters& mutable_counters() { return log_.counters; }
-  std::vector<Op>& mutable_ops() { return log_.ops; }
+  void count_sent(std::uint64_t bytes);
+  void count_received(std::uint64_t bytes);
+  void count_collective(std::uint64_t bytes);
   void set_identity(int rank, int world_size);
   void reset_epoch();
 
+  // The lane of the calling thread's ops: 0 unless the thread says otherwise.
+  static void set_thread_lane(std::uint8_t lane);
+  static std::uint8_t thread_lane();
+
  private:
   OpLog();
+  mutable std::recursive_mutex mu_;
   RankLog log_;
   bool enabled_ = true;
   std::int64_t next_request_ = 0;

@@ -23,6 +23,7 @@ namespace dtlab {
 struct StepInfo {
   std::int64_t step = 0;  // 0-based, counted over the whole run
   double lr = 0;
+  int micro_batches = 1;  // backward passes accumulated into grads() for this step
 };
 
 class Strategy {
@@ -31,11 +32,17 @@ class Strategy {
   virtual std::string_view name() const = 0;
   // Once, before the first step: make the replicas start equal (e.g. broadcast rank 0's model).
   virtual void setup(const Comm& comm, Mlp& model) {}
+  // Before each backward pass: micro-batch `micro` of `micro_batches` of the coming step. grads()
+  // accumulates over them, so only the last one's gradients are final (PyTorch DDP's no_sync).
+  virtual void backward_begins(const Comm& comm, Mlp& model, int micro, int micro_batches) {}
   // During backward, as soon as layer l's gradients are final (last layer first): where a
   // strategy can start communicating while the rest of backward runs.
   virtual void grad_ready(const Comm& comm, Mlp& model, int layer) {}
-  // After backward: synchronise and update the parameters.
+  // After the step's last backward: synchronise and update the parameters. grads() holds the sum
+  // over info.micro_batches micro-batches of each one's mean gradient.
   virtual void step(const Comm& comm, Mlp& model, Optimizer& opt, const StepInfo& info) = 0;
+  // Once, when this rank has no more batches: where a strategy can tell ranks still training.
+  virtual void finish(const Comm& comm, Mlp& model) {}
 };
 
 // One process, no communication: the oracle every parallel strategy is compared with.
@@ -71,6 +78,7 @@ struct TrainConfig {
   ScheduleConfig schedule;            // total_steps is filled in from epochs when left 0
   double warmup_epochs = 0.5;         // converted to warmup steps when schedule.warmup_steps is 0
   std::int64_t global_batch = 512;    // over all ranks
+  int micro_batches = 1;              // gradient accumulation: backward passes per step and rank
   int epochs = 10;
   std::int64_t max_steps = -1;        // stop early after this many steps (tests); -1: no limit
   std::uint64_t seed = 1;

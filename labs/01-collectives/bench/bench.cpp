@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -81,7 +82,11 @@ json time_sizes(const dtlab::Comm& c, Fn fn, const std::vector<std::uint64_t>& s
       dtlab::baseline::allreduce(c, std::span<double>(t), dtlab::ReduceOp::max);
       best = std::min(best, t[0]);
     }
-    rows.push_back({{"bytes", bytes}, {"seconds", best}, {"iterations", iters}, {"correct", ok}});
+    // Bus bandwidth (NCCL's convention: 2(p-1)/p of the algorithm bandwidth) is the leaderboard's
+    // value: GB/s = leaderboard_per_second / seconds.
+    const double busbw_seconds = double(bytes) * 2 * (c.size() - 1) / c.size() * 1e-9;
+    rows.push_back({{"bytes", bytes}, {"seconds", best}, {"iterations", iters}, {"correct", ok},
+                    {"leaderboard_per_second", busbw_seconds}});
   }
   return rows;
 }
@@ -111,15 +116,23 @@ json model(const dtlab::Comm& c, Fn fn, std::uint64_t bytes, const dtlab::CostMo
     max_bytes = std::max(max_bytes, l.counters.bytes_sent);
     max_messages = std::max(max_messages, l.counters.messages_sent);
   }
-  return {{"bytes", bytes},
-          {"correct", all_ok[0] == 1},
-          {"modeled_seconds", r.makespan},
-          {"total_bytes_sent", total},
-          {"max_rank_bytes_sent", max_bytes},
-          {"max_rank_messages", max_messages},
-          // No correct allreduce moves fewer bytes through Comm: each element's p contributions
-          // must meet (p-1 transfers) and the result must reach p-1 ranks (p-1 more).
-          {"lower_bound_total_bytes", 2 * std::uint64_t(c.size() - 1) * bytes}};
+  // No correct allreduce moves fewer bytes through Comm: each element's p contributions must meet
+  // (p-1 transfers) and the result must reach p-1 ranks (p-1 more).
+  const std::uint64_t lower_bound = 2 * std::uint64_t(c.size() - 1) * bytes;
+  json out = {{"bytes", bytes},
+              {"correct", all_ok[0] == 1},
+              {"total_bytes_sent", total},
+              {"metrics", {{"modeled_seconds", r.makespan},
+                           {"max_rank_bytes_sent", max_bytes},
+                           {"max_rank_messages", max_messages}}}};
+  if (all_ok[0] != 1) {
+    out["problem"] = "the allreduce gave a wrong result in this run, so its cost does not count";
+  } else if (total < lower_bound) {
+    out["correct"] = false;
+    out["problem"] = fmt::format("all ranks together sent {} bytes through Comm, fewer than any correct "
+                                 "allreduce can ({}): data must travel through Comm", total, lower_bound);
+  }
+  return out;
 }
 
 int run(int argc, char** argv) {

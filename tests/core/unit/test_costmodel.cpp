@@ -147,6 +147,63 @@ TEST(Replay, NonBlockingCollectiveCompletesAtItsWait) {
   expect_time(replay(b.logs(), m).makespan, std::max(coll, 8e6 / m.flop_rate));
 }
 
+// A communication worker's job (async.hpp) runs on a lane of its own: a ring exchange between two
+// ranks during compute costs max(compute, exchange), not their sum, and waiting for the job ends
+// when its last message has arrived.
+TEST(Replay, WorkerLaneOverlapsTheProgramsCompute) {
+  const CostModel m = model();
+  const std::uint64_t n = 1 << 20;
+  const double exchange = m.alpha + n * m.beta + n * m.gamma;
+  for (const double flops : {1e3, 1e7}) {  // compute shorter, then longer, than the exchange
+    LogBuilder b(2);
+    for (int r = 0; r < 2; ++r) {
+      const auto id = b.job_post(r);
+      b.compute(r, flops);
+      b.wait(r, {id});
+      b.set_lane(r, 1);
+      b.job_begin(r, id);
+      b.sendrecv(r, 1 - r, n, 1 - r, n);
+      b.reduce(r, n);
+      b.job_end(r, id);
+      b.set_lane(r, 0);
+    }
+    const Replay rp = replay(b.logs(), m);
+    expect_time(rp.makespan, std::max(exchange, flops / m.flop_rate));
+  }
+}
+
+// A job cannot start before it is posted, even when its lane is idle, and jobs on one lane run in
+// order: the second waits for the first.
+TEST(Replay, WorkerJobsStartWhenPostedAndRunInOrder) {
+  const CostModel m = model();
+  const std::uint64_t n = 1 << 20;
+  const double msg = m.alpha + n * m.beta;
+  LogBuilder b(2);
+  std::int64_t ids[2][2];
+  for (int r = 0; r < 2; ++r) {
+    b.compute(r, 4e6);  // 100 us before the first post
+    ids[r][0] = b.job_post(r);
+    ids[r][1] = b.job_post(r);
+    b.wait(r, {ids[r][0], ids[r][1]});
+  }
+  for (int r = 0; r < 2; ++r) {
+    b.set_lane(r, 1);
+    for (int j = 0; j < 2; ++j) {
+      b.job_begin(r, ids[r][j]);
+      b.sendrecv(r, 1 - r, n, 1 - r, n);
+      b.job_end(r, ids[r][j]);
+    }
+  }
+  expect_time(replay(b.logs(), m).makespan, 4e6 / m.flop_rate + 2 * msg);
+}
+
+TEST(Replay, WaitingForAJobThatNeverRunsIsAnError) {
+  LogBuilder b(1);
+  const auto id = b.job_post(0);
+  b.wait(0, {id});
+  EXPECT_THROW(replay(b.logs(), model()), Error);
+}
+
 TEST(Replay, CollectiveCostsAreTheBestKnownAlgorithms) {
   const CostModel m = model();
   // Small messages: recursive doubling wins; large: the ring.
