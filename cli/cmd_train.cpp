@@ -10,6 +10,8 @@
 #include "dtlab/error.hpp"
 #include "dtlab/oplog.hpp"
 #include "dtlab/train.hpp"
+#include "lab01/collectives.hpp"
+#include "lab02/ddp.hpp"
 
 namespace dtlab::cli {
 
@@ -21,6 +23,9 @@ struct TrainOptions {
   std::string data_dir;
   std::int64_t synthetic_samples = 8192;
   std::string strategy = "auto";
+  double bucket_mb = 25;
+  bool overlap = true;
+  std::string allreduce = "mpi";
   std::string device = "cpu";
   double lr_step_epochs = 0;
   std::string json;
@@ -46,7 +51,17 @@ int run(TrainOptions& o, const LaunchOptions& launch) {
   OpLog::instance().set_enabled(o.trace.wanted());
   const std::string strategy_name =
       o.strategy != "auto" ? o.strategy : (world.size() == 1 ? "single" : "allreduce");
-  auto strategy = make_strategy(strategy_name);
+  std::unique_ptr<Strategy> strategy;
+  if (strategy_name == "ddp") {
+    // Lab 02's reference, bucketed on the library allreduce or on Lab 01's reference one.
+    strategy = std::make_unique<lab02::DistributedDataParallel>(lab02::DdpOptions{
+        .bucket_bytes = std::size_t(o.bucket_mb * double(1 << 20)),
+        .overlap = o.overlap,
+        .allreduce = o.allreduce == "lab01" ? lab02::AllreduceFn(lab01::allreduce<float>)
+                                            : lab02::AllreduceFn(lab02::library_allreduce)});
+  } else {
+    strategy = make_strategy(strategy_name);
+  }
 
   TrainConfig& cfg = o.cfg;
   cfg.progress = !o.quiet;
@@ -128,7 +143,19 @@ void add_train(CLI::App& app, Command& cmd) {
   c->add_option("--hostfile", cmd.launch.hostfile, "mpirun hostfile, to run across machines")
       ->check(CLI::ExistingFile);
   c->add_option("--strategy", o->strategy,
-                "How ranks keep in step: auto (single for 1 rank, else allreduce), single, allreduce");
+                "How ranks keep in step: auto (single for 1 rank, else allreduce), single, allreduce, "
+                "ddp (Lab 02: buckets overlapping backward)")
+      ->check(CLI::IsMember({"auto", "single", "allreduce", "ddp"}));
+  c->add_option("--bucket-mb", o->bucket_mb, "ddp: bucket size in MiB (PyTorch's bucket_cap_mb)")
+      ->check(CLI::Range(0.0, 1e6));
+  c->add_flag("--overlap,!--no-overlap", o->overlap,
+              "ddp: start each bucket's allreduce during backward (on unless --no-overlap)");
+  c->add_option("--allreduce", o->allreduce, "ddp: the buckets' allreduce: mpi (MPI_Allreduce) or lab01 "
+                                             "(Lab 01's reference, chosen by size)")
+      ->check(CLI::IsMember({"mpi", "lab01"}));
+  c->add_option("--micro-batches", cfg.micro_batches,
+                "Gradient accumulation: backward passes per step, each on 1/N of the local batch")
+      ->check(CLI::Range(1, 1 << 20));
   c->add_option("--device", o->device, "Where to compute")->check(CLI::IsMember({"cpu"}));
   c->add_option("--dataset", o->dataset, "fashion-mnist or synthetic")
       ->check(CLI::IsMember({"fashion-mnist", "synthetic"}));
