@@ -86,6 +86,31 @@ TEST(DataParallel, EqualsSingleProcessOnTheGlobalBatch) {
   }
 }
 
+// Gradient accumulation: m backward passes on m slices of the local batch, then one step, is the
+// step on the whole batch (up to summation order), and only divisors of the local batch are taken.
+TEST(DataParallel, MicroBatchesAccumulateToTheWholeBatch) {
+  const Comm world = Comm::world();
+  TrainConfig cfg = small_config(48);
+  cfg.max_steps = 20;
+  Mlp whole(cfg.model);
+  AllreduceDataParallel dp;
+  train(cfg, synthetic(), world, dp, whole);
+  const std::int64_t local = 48 / world.size();
+  for (const int m : {2, 3}) {
+    cfg.micro_batches = m;
+    Mlp model(cfg.model);
+    AllreduceDataParallel dp2;
+    if (local % m != 0) {
+      EXPECT_THROW(train(cfg, synthetic(), world, dp2, model), Error) << m << " micro-batches of " << local;
+      continue;
+    }
+    train(cfg, synthetic(), world, dp2, model);
+    SCOPED_TRACE(testing::Message() << m << " micro-batches");
+    expect_close(model.params(), whole.params(), 1e-5);
+    expect_identical_on_all_ranks(world, model.params());
+  }
+}
+
 TEST(DataParallel, FashionMnistDefaultsEqualSingleProcessAfter50Steps) {
   const fs::path dir = default_fashion_mnist_dir();
   if (!fs::exists(dir / "train-images-idx3-ubyte.gz"))

@@ -174,6 +174,37 @@ TEST(MlpGradients, GradReadyRunsLastLayerFirstWithFinalGradients) {
   }
 }
 
+// accumulate adds this batch's gradient to what grads() holds, as PyTorch's .grad does: two
+// passes give the sum of the two gradients, and grad_ready announces the accumulated values.
+TEST(MlpGradients, AccumulateAddsToTheHeldGradients) {
+  Mlp m = checkable_mlp();
+  const Batch a = random_batch(5, 12, 4, 21), b = random_batch(3, 12, 4, 22);
+  m.forward_backward(a.x, a.y);
+  const std::vector<float> ga(m.grads().begin(), m.grads().end());
+  m.forward_backward(b.x, b.y);
+  const std::vector<float> gb(m.grads().begin(), m.grads().end());
+  m.forward_backward(a.x, a.y);
+  float first_seen = 0;
+  m.forward_backward(b.x, b.y, [&](int l) { if (l == 0) first_seen = m.grads()[0]; }, true);
+  for (std::size_t i = 0; i < ga.size(); ++i) ASSERT_NEAR(m.grads()[i], ga[i] + gb[i], 1e-6f) << i;
+  EXPECT_NEAR(first_seen, ga[0] + gb[0], 1e-6f);
+}
+
+// The backward passes are swappable (Lab 00 trains with the students'): the MLP calls the ones set.
+TEST(Mlp, CallsTheBackwardPassesItIsGiven) {
+  static int calls = 0;
+  LayerOps ops;
+  ops.relu_backward = [](ConstMatMap y, MatMap dy) {
+    ++calls;
+    relu_backward(y, dy);
+  };
+  Mlp m = checkable_mlp();
+  m.set_layer_ops(ops);
+  const Batch b = random_batch(5, 12, 4, 21);
+  m.forward_backward(b.x, b.y);
+  EXPECT_EQ(calls, 2);  // one per hidden layer
+}
+
 TEST(Mlp, LayoutIsFlatWeightThenBiasPerLayer) {
   Mlp m(MlpConfig{784, {512, 256}, 10});
   EXPECT_EQ(m.num_params(), 784u * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10);
