@@ -27,7 +27,7 @@ function(dtlab_add_mpi_test target)
   endforeach()
 endfunction()
 
-# dtlab_add_lab(<id> DIR <folder> EDITABLE <file>...)
+# dtlab_add_lab(<id> DIR <folder> EDITABLE <file>... [RANKS <p>])
 # Builds one lab:
 #   <id>_given               what students are given (DIR/include, DIR/src)
 #   <id>_starter             the editable files of DIR/starter: the student's working copy
@@ -36,10 +36,13 @@ endfunction()
 #   <id>_tests_public/hidden object libraries of DIR/tests/{public,hidden}, linked by the grader
 #   <id>_bench               object library of DIR/bench: the timing and modeling program
 # and, for the suite, the tests linked with the reference (instructor tree) or the starter
-# (student edition), each run on 8 ranks. It writes build/autograder/<id>.json: how the grader
+# (student edition), each run on RANKS ranks (default 8). It writes build/autograder/<id>.json: how the grader
 # compiles and links a submission exactly as these targets are built.
 function(dtlab_add_lab id)
-  cmake_parse_arguments(A "" "DIR" "EDITABLE" ${ARGN})
+  cmake_parse_arguments(A "" "DIR;RANKS" "EDITABLE" ${ARGN})
+  if(NOT A_RANKS)
+    set(A_RANKS 8)
+  endif()
   set(dir ${PROJECT_SOURCE_DIR}/${A_DIR})
   file(GLOB given_src CONFIGURE_DEPENDS ${dir}/src/*.cpp)
   add_library(${id}_given STATIC ${given_src})
@@ -81,7 +84,7 @@ function(dtlab_add_lab id)
     add_executable(${id}_${kind}_tests $<TARGET_OBJECTS:${id}_tests_${kind}>)
     target_link_libraries(${id}_${kind}_tests PRIVATE ${tested} dtlab_gtest_main)
     if(DTLAB_TESTS)
-      dtlab_add_mpi_test(${id}_${kind}_tests RANKS 8 TIMEOUT 600)
+      dtlab_add_mpi_test(${id}_${kind}_tests RANKS ${A_RANKS} TIMEOUT 600)
     endif()
   endforeach()
 

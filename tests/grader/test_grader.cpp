@@ -93,6 +93,8 @@ std::vector<Lab> labs() {
   return out;
 }
 
+void PrintTo(const Lab& l, std::ostream* os) { *os << l.id; }
+
 Lab lab(const std::string& id) {
   for (auto& l : labs())
     if (l.id == id) return l;
