@@ -143,7 +143,7 @@ TEST(CliTrain, BadInputGetsOneClearError) {
 
   r = run("train " + kSmall + "--strategy bogus", d);
   EXPECT_NE(r.code, 0);
-  EXPECT_TRUE(r.has("unknown strategy 'bogus'; known: allreduce, single")) << r.out;
+  EXPECT_TRUE(r.has("unknown strategy 'bogus'; known: allreduce, ddp, single")) << r.out;
 
   r = run("train " + kSmall + "--ranks 2 --strategy single", d);
   EXPECT_NE(r.code, 0);
