@@ -112,6 +112,27 @@ TEST(CliTrain, StartsMpirunForSeveralRanks) {
   EXPECT_EQ(j["samples"], 2048 / 64 * 64);
 }
 
+// Lab 02's reference behind --strategy ddp: the same training as one allreduce after backward
+// (the same sums in another grouping), whatever the buckets, the overlap, the allreduce and the
+// number of micro-batches; and it writes a timeline with its communication worker's track.
+TEST(CliTrain, DdpTrainsLikeAllreduceWithAnyBucketsAndAccumulation) {
+  test::TempDir d;
+  ASSERT_EQ(run("train " + kSmall + "--epochs 2 --ranks 2 --json a.json --quiet", d).code, 0);
+  const double want = load(d / "a.json")["train_loss"].get<double>();
+  for (const std::string opts : {"--bucket-mb 0.01 --trace t.json", "--bucket-mb 25 --no-overlap",
+                                 "--bucket-mb 0 --allreduce lab01 --micro-batches 4"}) {
+    const Result r = run("train " + kSmall + "--epochs 2 --ranks 2 --strategy ddp --json d.json --quiet " + opts, d);
+    ASSERT_EQ(r.code, 0) << opts << "\n" << r.out;
+    const json j = load(d / "d.json");
+    EXPECT_EQ(j["strategy"], "ddp");
+    EXPECT_NEAR(j["train_loss"].get<double>(), want, 1e-4 * want) << opts;
+  }
+  EXPECT_NE(read_file(d / "t.json").find("comm worker"), std::string::npos) << "no communication worker track";
+  const Result bad = run("train " + kSmall + "--epochs 1 --ranks 2 --strategy ddp --micro-batches 5 --quiet", d);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_TRUE(bad.has("5 micro-batches cannot split a local batch of 32 samples")) << bad.out;
+}
+
 TEST(CliTrain, RunsThroughAHostfileAndOverTcp) {
   // What a cluster run does, on one machine: mpirun with a hostfile, and MPI's TCP transport over
   // loopback instead of shared memory. The result must not depend on the transport.
