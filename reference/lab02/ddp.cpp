@@ -50,8 +50,14 @@ struct DistributedDataParallel::State {
   bool sync = false;                 // this backward pass communicates (the step's last one)
   std::int64_t steps = 0;
 
-  // Queues bucket b's allreduce on the worker.
+  // Queues bucket b's allreduce on the worker, after the step's join count if b is its first.
+  // (The count goes with the first bucket rather than at the start of the step: a worker that
+  // waited for a slower rank's count all through forward would spin on a core backward needs.)
   void start(std::size_t b, dtlab::Mlp& model, int world, const AllreduceFn& allreduce) {
+    if (work.empty()) {
+      joined[0] = 1;
+      join = worker->submit([this, &allreduce](const Comm& c) { allreduce(c, joined); });
+    }
     const std::span<float> grads = model.grads().subspan(buckets[b].begin, buckets[b].end - buckets[b].begin);
     work.push_back(worker->submit([this, grads, world, &allreduce](const Comm& c) {
       // The worker runs jobs in order, so the join count is known here; if a rank is missing,
@@ -88,8 +94,6 @@ void DistributedDataParallel::backward_begins(const Comm&, dtlab::Mlp&, int micr
   if (!s.sync) return;  // accumulate locally: no communication before the step's last backward
   for (std::size_t b = 0; b < s.buckets.size(); ++b)
     s.pending_layers[b] = s.buckets[b].last_layer - s.buckets[b].first_layer + 1;
-  s.joined[0] = 1;
-  s.join = s.worker->submit([this](const Comm& c) { options_.allreduce(c, state_->joined); });
 }
 
 void DistributedDataParallel::grad_ready(const Comm& comm, dtlab::Mlp& model, int layer) {
