@@ -253,10 +253,13 @@ inline double mlp_loss_in_double(const dtlab::Mlp& m, const std::vector<float>& 
 }
 
 // Every parameter of an MLP trained with the student's ops against central differences of its
-// mean loss, after a backward on a random batch.
+// mean loss, after a backward on a random batch. A backward on another batch comes first, as in
+// training, where the gradient buffer always holds the last step's gradients.
 inline void gradcheck_mlp(const dtlab::MlpConfig& config, int batch, std::uint64_t seed) {
   SCOPED_TRACE(testing::Message() << "MLP " << config.describe() << " batch=" << batch << " seed=" << seed);
   dtlab::Mlp m = checkable_mlp(config, seed);
+  m.forward_backward(randn(std::size_t(batch) * config.inputs, seed + 3),
+                     random_labels(std::size_t(batch), config.classes, seed + 4));
   const auto x = randn(std::size_t(batch) * config.inputs, seed + 1);
   const auto y = random_labels(std::size_t(batch), config.classes, seed + 2);
   m.forward_backward(x, y);
