@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -297,7 +298,10 @@ inline double accuracy_after_one_epoch(dtlab::TrainConfig cfg) {
   dtlab::Mlp model(cfg.model);
   model.set_layer_ops(lab00::layer_ops());
   dtlab::SingleProcess single;
-  return dtlab::train(cfg, *data, alone, single, model).test_accuracy;
+  const double accuracy = dtlab::train(cfg, *data, alone, single, model).test_accuracy;
+  std::printf("[ accuracy ] %.2f%% after one epoch of MLP %s, batch %lld, lr %g, seed %llu\n", 100 * accuracy,
+              cfg.model.describe().c_str(), (long long)cfg.global_batch, cfg.lr, (unsigned long long)cfg.seed);
+  return accuracy;
 }
 
 // ---- Part 2 ----
