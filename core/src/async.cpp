@@ -10,7 +10,7 @@ namespace dtlab {
 
 namespace {
 // Each worker of a process gets a lane of its own in the op log; lane 0 is the program's.
-std::atomic<int> next_lane{1};
+std::atomic<int> next_lane{0};
 
 void log_job(OpKind kind, std::int64_t id) {
   auto& log = OpLog::instance();

@@ -6,8 +6,14 @@
 #include <numbers>
 
 #include "dtlab/error.hpp"
+#include "dtlab/oplog.hpp"
 
 namespace dtlab {
+
+void Optimizer::step(std::span<float> params, std::span<const float> grads, double lr, float grad_scale) {
+  ComputeScope scope("optimizer", 4.0 * double(params.size()));
+  update(params, grads, lr, grad_scale);
+}
 
 namespace {
 
@@ -19,7 +25,7 @@ class Sgd final : public Optimizer {
       : momentum_(float(c.momentum)), wd_(float(c.weight_decay)), nesterov_(c.nesterov), buf_(n) {}
   std::string_view name() const override { return "sgd"; }
 
-  void step(std::span<float> p, std::span<const float> g, double lr_d, float scale) override {
+  void update(std::span<float> p, std::span<const float> g, double lr_d, float scale) override {
     const float lr = float(lr_d), mu = momentum_, wd = wd_;
     const std::size_t n = p.size();
     float* __restrict pp = p.data();
@@ -52,7 +58,7 @@ class Adam final : public Optimizer {
       : c_(c), decoupled_(decoupled), m_(n), v_(n) {}
   std::string_view name() const override { return decoupled_ ? "adamw" : "adam"; }
 
-  void step(std::span<float> p, std::span<const float> g, double lr, float scale) override {
+  void update(std::span<float> p, std::span<const float> g, double lr, float scale) override {
     ++steps_;
     const double bc1 = 1 - std::pow(c_.beta1, double(steps_));
     const double bc2 = 1 - std::pow(c_.beta2, double(steps_));

@@ -28,7 +28,6 @@ void SingleProcess::setup(const Comm& comm, Mlp&) {
 }
 
 void SingleProcess::step(const Comm&, Mlp& model, Optimizer& opt, const StepInfo& info) {
-  ComputeScope scope("optimizer", 4.0 * double(model.num_params()));
   opt.step(model.params(), model.grads(), info.lr, 1.0f / float(info.micro_batches));
 }
 
@@ -39,7 +38,6 @@ void AllreduceDataParallel::setup(const Comm& comm, Mlp& model) {
 void AllreduceDataParallel::step(const Comm& comm, Mlp& model, Optimizer& opt,
                                  const StepInfo& info) {
   baseline::allreduce(comm, model.grads());
-  ComputeScope scope("optimizer", 4.0 * double(model.num_params()));
   // The sum of p gradients of local means, divided by p, is the gradient of the global mean
   // (and of m micro-batch means, divided by m as well).
   opt.step(model.params(), model.grads(), info.lr, 1.0f / float(comm.size() * info.micro_batches));

@@ -119,7 +119,6 @@ void DistributedDataParallel::step(const Comm& comm, dtlab::Mlp& model, dtlab::O
                                    "drop the incomplete last one)",
                                    s.steps, s.joined[0], comm.size()));
   ++s.steps;
-  dtlab::ComputeScope scope("optimizer", 4.0 * double(model.num_params()));
   // The sum over p ranks of m micro-batch means, divided by p*m, is the global batch's mean.
   opt.step(model.params(), model.grads(), info.lr, 1.0f / float(comm.size() * info.micro_batches));
 }

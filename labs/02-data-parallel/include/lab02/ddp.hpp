@@ -61,8 +61,9 @@ std::vector<Bucket> make_buckets(std::span<const dtlab::LayerSlice> layers, std:
 // An in-place sum over the ranks of comm: what a bucket's allreduce calls.
 using AllreduceFn = std::function<void(const Comm&, std::span<float>)>;
 
-// Given: the library's collectives (MPI_Allreduce, MPI_Bcast), the ones you may use here. Your
-// Lab 01 allreduce fits AllreduceFn too: `dtlab train --strategy ddp --allreduce lab01` uses it.
+// Given: the library's collectives (MPI_Allreduce, MPI_Bcast), the ones you may use here. Any
+// allreduce on Comm fits AllreduceFn: `dtlab train --strategy ddp --allreduce lab01` runs the
+// buckets on Lab 01's reference allreduce.
 void library_allreduce(const Comm& comm, std::span<float> data);
 void library_broadcast(const Comm& comm, std::span<float> data, int root);
 
