@@ -1,6 +1,8 @@
 #include "grade.hpp"
 
 #include <fmt/format.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,7 +24,27 @@ namespace dtlab::grader {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-int default_sandbox_uid(int slot) { return geteuid() == 0 ? 61000 + slot : -1; }
+int default_sandbox_uid(int slot) {
+  if (geteuid() != 0) return -1;
+  static std::mutex mu;
+  static std::map<int, int> held;  // slot -> uid
+  std::lock_guard lock(mu);
+  if (const auto it = held.find(slot); it != held.end()) return it->second;
+  for (int uid = 61000 + slot; uid < 62000; ++uid) {
+    bool mine = false;
+    for (const auto& [s, u] : held) mine |= u == uid;
+    if (mine) continue;
+    const std::string path = fmt::format("/tmp/dtlab-sandbox-{}.lock", uid);
+    const int fd = open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) continue;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {  // released when this process exits
+      held[slot] = uid;
+      return uid;
+    }
+    close(fd);
+  }
+  throw Error("every sandbox user from 61000 to 61999 is taken by another grading on this machine");
+}
 
 namespace {
 

@@ -47,6 +47,9 @@ struct GradeOptions {
 GradeResult grade(const Rubric& rubric, const LabBuild& lab, const GradeOptions& options);
 
 // The user submissions run as, by default: an unused uid when the grader is root, else none.
+// Each grading slot of this process (--jobs) gets a uid of its own from 61000 + slot upwards, held
+// with a lock file for the life of the process, so that two gradings running at once (two
+// terminals, two batch jobs) never run as one user and never kill each other's processes.
 int default_sandbox_uid(int slot = 0);
 
 }  // namespace dtlab::grader

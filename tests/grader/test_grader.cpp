@@ -262,6 +262,19 @@ TEST(Rubric, EveryLabsRubricIsValidAndWorth100) {
   }
 }
 
+// Two gradings at once (two terminals, two batch jobs) run as different sandbox users, so neither
+// kills the other's processes when it cleans up.
+TEST(Grader, TwoGradingsAtOnceDoNotDisturbEachOther) {
+  if (geteuid() != 0) GTEST_SKIP() << "sandbox users exist only when the grader runs as root";
+  test::TempDir d;
+  const std::string grade = std::string(DTLAB_BIN) + " grade lab01 --reference -q --only 'allreduce ring' --results ";  // 6 + 3 (hidden) points
+  const std::string cmd = "cd " + d.path().string() + " && (" + grade + "a.json > a.txt 2>&1 & " + grade +
+                          "b.json > b.txt 2>&1; wait)";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  for (const char* f : {"a.json", "b.json"})
+    EXPECT_EQ(json::parse(read_file(d / f)).at("score").get<double>(), 9.0) << f << ":\n" << read_file(d / f);
+}
+
 TEST(Grader, SameSubmissionGradedFiveTimesGetsTheSameScores) {
   // The reference's source submitted as a student's: compiled and checked like one.
   test::TempDir d;
