@@ -3,6 +3,7 @@
 //   lab02_bench time  ddp BUCKET_BYTES...               seconds per training step, fastest of 3
 //                                                       trials, slowest rank; scaling efficiency
 //   lab02_bench model ddp BUCKET_BYTES ALPHA BETA GAMMA the op log of one step, replayed
+//                                                       (ddp-no-overlap: with overlap off)
 //
 // `time` trains dtlab's default model (784-512-256-10) with a global batch of 512 over the ranks;
 // `model` a deeper one (784-512-512-512-512-10) with 32 samples per rank, where overlapping the
@@ -138,7 +139,7 @@ json time_buckets(const Comm& c, const std::vector<std::uint64_t>& sizes) {
   return rows;
 }
 
-json model_step(const Comm& c, std::uint64_t bytes, const dtlab::CostModel& m) {
+json model_step(const Comm& c, std::uint64_t bytes, const dtlab::CostModel& m, bool overlap) {
   const dtlab::MlpConfig cfg{.inputs = 784, .hidden = {512, 512, 512, 512}, .classes = 10};
   const std::int64_t local = 32;
   const auto all = global_batch(local * c.size());
@@ -152,7 +153,7 @@ json model_step(const Comm& c, std::uint64_t bytes, const dtlab::CostModel& m) {
   one.step(alone, single, 0);
   one.step(alone, single, 1);
 
-  lab02::DistributedDataParallel ddp({.bucket_bytes = bytes});
+  lab02::DistributedDataParallel ddp({.bucket_bytes = bytes, .overlap = overlap});
   Trainer t(cfg, data().train, mine);
   ddp.setup(c, t.model);
   t.step(c, ddp, 0);  // warm up: the first step may set things up
@@ -194,12 +195,15 @@ json model_step(const Comm& c, std::uint64_t bytes, const dtlab::CostModel& m) {
 
 nlohmann::json dtlab::harness::bench(const Comm& world, const std::vector<std::string>& args) {
   const std::string& mode = args[0];
-  if (args[1] != "ddp") throw dtlab::Error(fmt::format("unknown case '{}': only ddp", args[1]));
+  // ddp-no-overlap: the same with DdpOptions::overlap off, to see what overlap saves.
+  if (args[1] != "ddp" && args[1] != "ddp-no-overlap")
+    throw dtlab::Error(fmt::format("unknown case '{}': ddp or ddp-no-overlap", args[1]));
   if (mode == "time" && args.size() >= 3) {
     std::vector<std::uint64_t> sizes;
     for (std::size_t k = 2; k < args.size(); ++k) sizes.push_back(size_arg(args, k));
     return time_buckets(world, sizes);
   }
-  if (mode == "model" && args.size() == 6) return model_step(world, size_arg(args, 2), cost_model_args(args, 3));
-  throw dtlab::Error("usage: lab02_bench time ddp BYTES... | model ddp BYTES ALPHA BETA GAMMA");
+  if (mode == "model" && args.size() == 6)
+    return model_step(world, size_arg(args, 2), cost_model_args(args, 3), args[1] == "ddp");
+  throw dtlab::Error("usage: lab02_bench time ddp BYTES... | model ddp|ddp-no-overlap BYTES ALPHA BETA GAMMA");
 }
