@@ -136,7 +136,9 @@ void add_train(CLI::App& app, Command& cmd) {
   auto* c = app.add_subcommand("train", "Train the MLP on one or more ranks");
   cmd.app = c;
   TrainConfig& cfg = o->cfg;
-  c->add_option("--ranks,-n", cmd.launch.ranks, "Number of MPI ranks (dtlab starts mpirun itself)")
+  c->add_option("--ranks,-n", cmd.launch.ranks,
+                "Number of MPI ranks (dtlab starts mpirun itself; inside an mpirun or srun job, "
+                "the job's by default)")
       ->check(CLI::Range(1, 4096));
   c->add_option("--hostfile", cmd.launch.hostfile, "mpirun hostfile, to run across machines")
       ->check(CLI::ExistingFile);

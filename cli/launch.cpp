@@ -24,7 +24,8 @@ bool needs_launch(const LaunchOptions& opt) {
 
 std::vector<std::string> mpirun_flags(const LaunchOptions& opt) {
   // --quiet: dtlab prints its own error messages; Open MPI's banners would only repeat them.
-  std::vector<std::string> f{"--quiet", "-np", std::to_string(opt.ranks)};
+  std::vector<std::string> f{"--quiet"};
+  if (opt.ranks > 0) f.insert(f.end(), {"-np", std::to_string(opt.ranks)});  // else the hostfile's slots
   if (!opt.hostfile.empty()) {
     f.insert(f.end(), {"--hostfile", opt.hostfile});
   } else if (opt.ranks > int(sysconf(_SC_NPROCESSORS_ONLN))) {
@@ -66,9 +67,9 @@ void exec_under_mpirun(const LaunchOptions& opt, int argc, char** argv) {
 
 void check_world_size(int expected) {
   const int size = Comm::world().size();
-  if (size != expected)
-    throw Error(fmt::format("the job has {} ranks but --ranks asks for {}; give the same number to "
-                            "mpirun/srun and --ranks (or leave --ranks out)",
+  if (expected > 0 && size != expected)
+    throw Error(fmt::format("the job has {} ranks but --ranks asks for {}; give mpirun/srun and "
+                            "--ranks the same number",
                             size, expected));
 }
 

@@ -8,7 +8,7 @@
 namespace dtlab::cli {
 
 struct LaunchOptions {
-  int ranks = 1;
+  int ranks = 0;         // 0: not given (one rank, or inside a job as many as the job has)
   std::string hostfile;  // passed to mpirun; a cluster's own oversubscription rules then apply
 };
 
@@ -20,7 +20,7 @@ bool needs_launch(const LaunchOptions& opt);
 // by throwing dtlab::Error when mpirun cannot be started.
 [[noreturn]] void exec_under_mpirun(const LaunchOptions& opt, int argc, char** argv);
 
-// Inside the job: the world must have as many ranks as the command asked for.
+// Inside the job: the world must have as many ranks as the command asked for (any, for 0).
 void check_world_size(int expected);
 
 // Runs this program with args as a child process, its output going to ours; returns its exit code.

@@ -109,6 +109,12 @@ Rubric load_rubric(const std::filesystem::path& path) {
     for (const auto& e : *ed)
       if (auto s = e.value<std::string>()) rb.editable.push_back(*s);
   if (rb.editable.empty()) r.fail("'editable' must list the files a submission provides");
+  if (const auto* fb = doc["forbidden"].as_array())
+    for (const auto& e : *fb) {
+      const auto s = e.value<std::string>();
+      if (!s || s->empty()) r.fail("'forbidden' must list function names as strings");
+      rb.forbidden.push_back(*s);
+    }
   rb.ranks = r.get(doc, "ranks", rb.ranks);
   rb.timeout = r.get(doc, "timeout", rb.timeout);
   rb.memory_mb = r.get(doc, "memory_mb", rb.memory_mb);

@@ -39,6 +39,9 @@ struct Rubric {
   std::string title;
   std::string api_header;
   std::vector<std::string> editable;
+  // Functions a submission may not call, beyond MPI and dtlab's internals (e.g. the core's own
+  // backward passes in the lab that has students write them): names as `nm -C` prints them.
+  std::vector<std::string> forbidden;
   int ranks = 4;
   double timeout = 60;
   std::size_t memory_mb = 1024;

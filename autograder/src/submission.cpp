@@ -175,7 +175,7 @@ Outcome tool(const std::vector<std::string>& argv, const fs::path& cwd, double s
 
 // What a submission's object may not contain: calls into MPI or the dynamic loader (to reach MPI
 // at run time), dtlab's internals, and code that runs before main's own set-up.
-std::string check_object(const fs::path& obj, const std::string& source) {
+std::string check_object(const fs::path& obj, const std::string& source, const std::vector<std::string>& banned) {
   const Outcome nm = tool({"nm", "-uC", obj.string()}, obj.parent_path(), 30);
   if (!nm.ok()) return fmt::format("cannot inspect {}: nm {}", source, nm.describe());
   static const std::regex forbidden(
@@ -187,6 +187,13 @@ std::string check_object(const fs::path& obj, const std::string& source) {
       return fmt::format("{} uses {}: submissions may not call MPI, the library collectives or "
                          "dtlab's internals; use Comm's point-to-point operations",
                          source, m.str());
+    // nm -C prints "U name(arguments)": a banned name must be followed by its argument list, so
+    // that banning f does not ban f_loss.
+    for (const auto& b : banned)
+      if (line.find(" " + b + "(") != std::string::npos)
+        return fmt::format("{} calls {}, which this lab asks you to write yourself (the rubric forbids "
+                           "it)",
+                           source, b);
   }
   const Outcome sections = tool({"readelf", "-SW", obj.string()}, obj.parent_path(), 30);
   if (sections.out.find(".preinit_array") != std::string::npos)
@@ -255,7 +262,7 @@ Prepared prepare(const Rubric& rubric, const LabBuild& lab, const Source& source
                    "operations.\n";
         return r;
       }
-      if (const std::string bad = check_object(obj, name); !bad.empty()) {
+      if (const std::string bad = check_object(obj, name, rubric.forbidden); !bad.empty()) {
         r.log += bad + "\n";
         return r;
       }

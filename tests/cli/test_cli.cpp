@@ -202,6 +202,12 @@ TEST(CliTrain, InsideAJobTheRankCountMustMatch) {
   EXPECT_NE(std::system(full.c_str()), 0);
   const std::string out = read_file(d / "out.txt");
   EXPECT_NE(out.find("the job has 2 ranks but --ranks asks for 3"), std::string::npos) << out;
+  // Without --ranks, the job's ranks are used.
+  const std::string plain = "cd " + d.path().string() + " && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                            "mpirun -np 2 --oversubscribe " + DTLAB_BIN + " train " + kSmall +
+                            "--epochs 1 --json r.json --quiet > out.txt 2>&1";
+  ASSERT_EQ(std::system(plain.c_str()), 0) << read_file(d / "out.txt");
+  EXPECT_EQ(load(d / "r.json")["ranks"], 2);
 }
 
 TEST(CliBench, AllreduceReportsBusBandwidthAndChecksResults) {
