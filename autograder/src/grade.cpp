@@ -166,8 +166,8 @@ ItemResult grade_test(Runner& runner, const Item& it, const std::map<std::string
                             t.at("failed_on_ranks").dump(), tail(t.at("message").get<std::string>(), 1200));
   }
   res.score = it.points * double(passed) / double(tests.size());
-  res.output = fmt::format("{} of {} tests passed on {} ranks (every p from 1 to {}).\n{}", passed, tests.size(),
-                           it.ranks, it.ranks, failures);
+  res.output = fmt::format("{} of {} tests passed in a job of {} rank{}.\n{}", passed, tests.size(), it.ranks,
+                           it.ranks > 1 ? "s" : "", failures);
   res.detail = {{"tests", tests}};
   return res;
 }

@@ -1,5 +1,7 @@
 #include "report.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -83,11 +85,14 @@ json gradescope_failure(const Rubric& rubric, const std::string& why) {
 std::string table(const GradeResult& g) {
   std::string t = fmt::format("\n{} ({}), {}\n", g.lab, g.title, g.submission);
   if (!g.built) t += "The submission did not build:\n" + clip(g.build_log, 4000) + "\n";
-  t += fmt::format("  {:<4} {:<48} {:>7} {:>7} {:>7}\n", "", "item", "kind", "score", "of");
+  std::size_t w = 48;  // the item column fits the longest name
+  for (const auto& r : g.items) w = std::max(w, r.item->name.size());
+  t += fmt::format("  {:<4} {:<{}} {:>7} {:>7} {:>7}\n", "", "item", w, "kind", "score", "of");
   for (const auto& r : g.items)
-    t += fmt::format("  {:<4} {:<48} {:>7} {:>7.2f} {:>7.2f}\n", r.passed() ? "ok" : (r.score > 0 ? "part" : "FAIL"),
-                     r.item->name, to_string(r.item->kind), r.score, r.item->points);
-  t += fmt::format("  {:<4} {:<48} {:>7} {:>7.2f} {:>7.2f}   ({:.0f} s)\n", "", "total", "", g.score, g.max_score, g.seconds);
+    t += fmt::format("  {:<4} {:<{}} {:>7} {:>7.2f} {:>7.2f}\n", r.passed() ? "ok" : (r.score > 0 ? "part" : "FAIL"),
+                     r.item->name, w, to_string(r.item->kind), r.score, r.item->points);
+  t += fmt::format("  {:<4} {:<{}} {:>7} {:>7.2f} {:>7.2f}   ({:.0f} s)\n", "", "total", w, "", g.score, g.max_score,
+                   g.seconds);
   if (!g.skipped.empty())
     t += fmt::format("  not graded here (hidden tests, graded by the instructor): {}\n", fmt::join(g.skipped, ", "));
   return t;
