@@ -93,6 +93,9 @@ function(dtlab_add_lab id)
   target_link_libraries(${id}_bench PUBLIC ${id}_given dtlab_bench_main)
   add_executable(${id}_bench_reference $<TARGET_OBJECTS:${id}_bench>)
   target_link_libraries(${id}_bench_reference PRIVATE ${id}_reference dtlab_bench_main)
+  # The same program on the student's working copy, to run and look at outside the grader.
+  add_executable(${id}_bench_starter $<TARGET_OBJECTS:${id}_bench>)
+  target_link_libraries(${id}_bench_starter PRIVATE ${id}_starter dtlab_bench_main)
 
   # Everything `dtlab grade` links a submission with; the dtlab program depends on it.
   set(grading ${id}_bench ${id}_bench_reference ${id}_given dtlab_gtest_main dtlab_bench_main dtlab_harness)

@@ -3,7 +3,11 @@
 //   lab02_bench time  ddp BUCKET_BYTES...               seconds per training step, fastest of 3
 //                                                       trials, slowest rank; scaling efficiency
 //   lab02_bench model ddp BUCKET_BYTES ALPHA BETA GAMMA the op log of one step, replayed
-//                                                       (ddp-no-overlap: with overlap off)
+//                                                       (ddp-no-overlap: with overlap off);
+//                                                       a 7th argument: write its timeline there
+//
+// lab02_bench_starter is the same program on your ddp.cpp: run the model item's step yourself and
+// open the timeline at https://ui.perfetto.dev.
 //
 // `time` trains dtlab's default model (784-512-256-10) with a global batch of 512 over the ranks;
 // `model` a deeper one (784-512-512-512-512-10) with 32 samples per rank, where overlapping the
@@ -23,6 +27,7 @@
 #include "dtlab/baseline.hpp"
 #include "dtlab/costmodel.hpp"
 #include "dtlab/data.hpp"
+#include "dtlab/trace.hpp"
 #include "lab02/ddp.hpp"
 #include "bench_main.hpp"
 
@@ -139,7 +144,8 @@ json time_buckets(const Comm& c, const std::vector<std::uint64_t>& sizes) {
   return rows;
 }
 
-json model_step(const Comm& c, std::uint64_t bytes, const dtlab::CostModel& m, bool overlap) {
+json model_step(const Comm& c, std::uint64_t bytes, const dtlab::CostModel& m, bool overlap,
+               const std::string& trace = "") {
   const dtlab::MlpConfig cfg{.inputs = 784, .hidden = {512, 512, 512, 512}, .classes = 10};
   const std::int64_t local = 32;
   const auto all = global_batch(local * c.size());
@@ -172,6 +178,7 @@ json model_step(const Comm& c, std::uint64_t bytes, const dtlab::CostModel& m, b
   const bool same = same_on_every_rank(c, t.model.params());
   if (c.rank() != 0) return {};
   const dtlab::Replay r = dtlab::replay(logs, m);
+  if (!trace.empty()) dtlab::write_chrome_trace(trace, logs, r, dtlab::TraceClock::model);
   // Compute alone, as the replay prices it: what the step would take if communication were free.
   double compute = 0;
   for (const auto& op : logs[0].ops)
@@ -203,7 +210,8 @@ nlohmann::json dtlab::harness::bench(const Comm& world, const std::vector<std::s
     for (std::size_t k = 2; k < args.size(); ++k) sizes.push_back(size_arg(args, k));
     return time_buckets(world, sizes);
   }
-  if (mode == "model" && args.size() == 6)
-    return model_step(world, size_arg(args, 2), cost_model_args(args, 3), args[1] == "ddp");
-  throw dtlab::Error("usage: lab02_bench time ddp BYTES... | model ddp|ddp-no-overlap BYTES ALPHA BETA GAMMA");
+  if (mode == "model" && (args.size() == 6 || args.size() == 7))
+    return model_step(world, size_arg(args, 2), cost_model_args(args, 3), args[1] == "ddp",
+                      args.size() == 7 ? args[6] : "");
+  throw dtlab::Error("usage: lab02_bench time ddp BYTES... | model ddp|ddp-no-overlap BYTES ALPHA BETA GAMMA [TRACE.json]");
 }
