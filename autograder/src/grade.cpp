@@ -134,6 +134,21 @@ struct Runner {
     if (!opt.keep) fs::remove_all(dir);
     return r;
   }
+
+  // The reference's results: when it fails, the grading itself is broken, not the submission.
+  json reference(const fs::path& program, const Item& it, const std::vector<std::string>& args) {
+    Run r = run(program, args, it.ranks, it.timeout);
+    if (!r.report) throw Error(fmt::format("the reference failed on '{}': {}\n{}", it.name, r.problem, r.output));
+    return r.report->at("results");
+  }
+
+  // The submission's report, or nothing with the reason (and its output) in why.
+  std::optional<json> submission(const fs::path& program, const Item& it, const std::vector<std::string>& args,
+                                 std::string& why) {
+    Run r = run(program, args, it.ranks, it.timeout);
+    if (!r.report) why = fmt::format("No result: {}.\n{}", r.problem, r.output);
+    return r.report;
+  }
 };
 
 // ---- the three kinds of item ----
@@ -145,12 +160,10 @@ ItemResult grade_test(Runner& runner, const Item& it, const std::map<std::string
     res.output = fmt::format("this edition has no {} tests", it.program);
     return res;
   }
-  Run r = runner.run(prog->second, {"--gtest_filter=" + it.filter, "--gtest_color=no"}, it.ranks, it.timeout);
-  if (!r.report) {
-    res.output = fmt::format("No result: {}.\n{}", r.problem, r.output);
-    return res;
-  }
-  const json& tests = r.report->at("tests");
+  const auto report =
+      runner.submission(prog->second, it, {"--gtest_filter=" + it.filter, "--gtest_color=no"}, res.output);
+  if (!report) return res;
+  const json& tests = report->at("tests");
   if (tests.empty()) {
     res.output = fmt::format("the rubric's filter '{}' matches no test: a rubric mistake", it.filter);
     return res;
@@ -187,11 +200,8 @@ json reference_report(Runner& runner, const Item& it, const std::vector<std::str
   const std::string key = fmt::format("{} {} {}", runner.rubric.lab, it.ranks, fmt::join(args, " "));
   std::lock_guard lock(reference_cache().m);
   auto found = reference_cache().results.find(key);
-  if (found == reference_cache().results.end()) {
-    Run r = runner.run(reference_bench, args, it.ranks, it.timeout);
-    if (!r.report) throw Error(fmt::format("the reference failed on '{}': {}\n{}", it.name, r.problem, r.output));
-    found = reference_cache().results.emplace(key, r.report->at("results")).first;
-  }
+  if (found == reference_cache().results.end())
+    found = reference_cache().results.emplace(key, runner.reference(reference_bench, it, args)).first;
   return found->second;
 }
 
@@ -213,12 +223,9 @@ ItemResult grade_model(Runner& runner, const Item& it, const std::map<std::strin
   const std::vector<std::string> args{"model", it.algo, std::to_string(it.bytes[0]), fmt::format("{:.17g}", rb.alpha),
                                       fmt::format("{:.17g}", rb.beta), fmt::format("{:.17g}", rb.gamma)};
   const json ref = reference_report(runner, it, args, reference_bench);
-  Run r = runner.run(programs.at("bench"), args, it.ranks, it.timeout);
-  if (!r.report) {
-    res.output = fmt::format("No result: {}.\n{}", r.problem, r.output);
-    return res;
-  }
-  const json& got = r.report->at("results");
+  const auto report = runner.submission(programs.at("bench"), it, args, res.output);
+  if (!report) return res;
+  const json& got = report->at("results");
   if (const std::string why = rejected(got); !why.empty()) {
     res.output = why;
     return res;
@@ -253,15 +260,11 @@ ItemResult grade_match(Runner& runner, const Item& it, const std::map<std::strin
   const std::vector<std::string> args{"match", it.algo, std::to_string(it.bytes[0])};
   std::map<std::string, std::vector<double>> mine, ref;
   for (int t = 0; t < rb.match_trials; ++t) {
-    Run r = runner.run(reference_bench, args, it.ranks, it.timeout);
-    if (!r.report) throw Error(fmt::format("the reference failed on '{}': {}\n{}", it.name, r.problem, r.output));
-    for (const auto& [k, v] : r.report->at("results").at("metrics").items()) ref[k].push_back(v.get<double>());
-    Run m = runner.run(programs.at("bench"), args, it.ranks, it.timeout);
-    if (!m.report) {
-      res.output = fmt::format("No result: {}.\n{}", m.problem, m.output);
-      return res;
-    }
-    const json& got = m.report->at("results");
+    for (const auto& [k, v] : runner.reference(reference_bench, it, args).at("metrics").items())
+      ref[k].push_back(v.get<double>());
+    const auto report = runner.submission(programs.at("bench"), it, args, res.output);
+    if (!report) return res;
+    const json& got = report->at("results");
     if (const std::string why = rejected(got); !why.empty()) {
       res.output = why;
       return res;
@@ -306,14 +309,10 @@ ItemResult grade_speed(Runner& runner, const Item& it, const std::map<std::strin
   json last_mine;  // the submission's last report, for its notes and leaderboard values
   // Alternate, so that both see the same machine; keep each one's fastest run.
   for (int t = 0; t < rb.speed_trials; ++t) {
-    Run ref = runner.run(reference_bench, args, it.ranks, it.timeout);
-    if (!ref.report) throw Error(fmt::format("the reference failed on '{}': {}\n{}", it.name, ref.problem, ref.output));
-    Run mine = runner.run(programs.at("bench"), args, it.ranks, it.timeout);
-    if (!mine.report) {
-      res.output = fmt::format("No result: {}.\n{}", mine.problem, mine.output);
-      return res;
-    }
-    last_mine = mine.report->at("results");
+    const json ref = runner.reference(reference_bench, it, args);
+    const auto mine = runner.submission(programs.at("bench"), it, args, res.output);
+    if (!mine) return res;
+    last_mine = mine->at("results");
     for (std::size_t k = 0; k < it.bytes.size(); ++k) {
       const json& m = last_mine.at(k);
       if (!m.value("correct", false)) {
@@ -321,7 +320,7 @@ ItemResult grade_speed(Runner& runner, const Item& it, const std::map<std::strin
         return res;
       }
       best_mine[k] = std::min(best_mine[k], m.at("seconds").get<double>());
-      best_ref[k] = std::min(best_ref[k], ref.report->at("results").at(k).at("seconds").get<double>());
+      best_ref[k] = std::min(best_ref[k], ref.at(k).at("seconds").get<double>());
     }
   }
   double total = 0;
