@@ -205,10 +205,15 @@ json reference_report(Runner& runner, const Item& it, const std::vector<std::str
   return found->second;
 }
 
-// Why a benchmark result does not count, or "" when it does.
-std::string rejected(const json& got) {
-  if (got.value("correct", false)) return "";
-  return got.value("problem", std::string("the result was wrong in this run, so its cost does not count"));
+// The submission's benchmark results when they count (the run was correct), else nothing and why.
+std::optional<json> counted_results(Runner& runner, const fs::path& program, const Item& it,
+                                    const std::vector<std::string>& args, std::string& why) {
+  const auto report = runner.submission(program, it, args, why);
+  if (!report) return std::nullopt;
+  const json& got = report->at("results");
+  if (got.value("correct", false)) return got;
+  why = got.value("problem", std::string("the result was wrong in this run, so its cost does not count"));
+  return std::nullopt;
 }
 
 // One line per metric, "mine vs reference, ratio".
@@ -223,13 +228,9 @@ ItemResult grade_model(Runner& runner, const Item& it, const std::map<std::strin
   const std::vector<std::string> args{"model", it.algo, std::to_string(it.bytes[0]), fmt::format("{:.17g}", rb.alpha),
                                       fmt::format("{:.17g}", rb.beta), fmt::format("{:.17g}", rb.gamma)};
   const json ref = reference_report(runner, it, args, reference_bench);
-  const auto report = runner.submission(programs.at("bench"), it, args, res.output);
-  if (!report) return res;
-  const json& got = report->at("results");
-  if (const std::string why = rejected(got); !why.empty()) {
-    res.output = why;
-    return res;
-  }
+  const auto counted = counted_results(runner, programs.at("bench"), it, args, res.output);
+  if (!counted) return res;
+  const json& got = *counted;
   // Every metric is a cost (lower is better); the score is the worst ratio's.
   double fraction = 1;
   std::string lines = fmt::format("{} on {} ranks, size {}, cost model alpha={:.3g} s beta={:.3g} s/B gamma={:.3g} s/B\n",
@@ -262,13 +263,9 @@ ItemResult grade_match(Runner& runner, const Item& it, const std::map<std::strin
   for (int t = 0; t < rb.match_trials; ++t) {
     for (const auto& [k, v] : runner.reference(reference_bench, it, args).at("metrics").items())
       ref[k].push_back(v.get<double>());
-    const auto report = runner.submission(programs.at("bench"), it, args, res.output);
-    if (!report) return res;
-    const json& got = report->at("results");
-    if (const std::string why = rejected(got); !why.empty()) {
-      res.output = why;
-      return res;
-    }
+    const auto counted = counted_results(runner, programs.at("bench"), it, args, res.output);
+    if (!counted) return res;
+    const json& got = *counted;
     for (const auto& [k, v] : got.at("metrics").items()) mine[k].push_back(v.get<double>());
   }
   auto median = [](std::vector<double> v) {
