@@ -261,7 +261,8 @@ ItemResult grade_match(Runner& runner, const Item& it, const std::map<std::strin
   const std::vector<std::string> args{"match", it.algo, std::to_string(it.bytes[0])};
   std::map<std::string, std::vector<double>> mine, ref;
   for (int t = 0; t < rb.match_trials; ++t) {
-    for (const auto& [k, v] : runner.reference(reference_bench, it, args).at("metrics").items())
+    const json theirs = runner.reference(reference_bench, it, args);  // named: a range-for over a
+    for (const auto& [k, v] : theirs.at("metrics").items())           // temporary's member dangles
       ref[k].push_back(v.get<double>());
     const auto counted = counted_results(runner, programs.at("bench"), it, args, res.output);
     if (!counted) return res;
