@@ -23,6 +23,7 @@
 #include "dtlab/rng.hpp"
 #include "lab01/collectives.hpp"
 #include "series.hpp"
+#include "bench_gpu.hpp"
 
 namespace dtlab::cli {
 
@@ -186,7 +187,8 @@ int run_pingpong(const PingPongOptions& o, const LaunchOptions& launch) {
 
 struct AllreduceOptions {
   std::string min_bytes = "4", max_bytes = "64M";
-  std::vector<std::string> algos = {"mpi", "recursive_doubling", "ring", "rabenseifner", "auto"};
+  std::vector<std::string> algos;  // default: by device
+  std::string device = "cpu";
   std::string json;
 };
 
@@ -204,38 +206,67 @@ AllreduceFn allreduce_algorithm(const std::string& name) {
                           "rabenseifner or auto", name));
 }
 
+AllreduceTarget host_allreduce_target(const Comm& world, const std::vector<std::string>& algos,
+                                      std::size_t max_count) {
+  auto buf = std::make_shared<std::vector<float>>(max_count);
+  AllreduceTarget t;
+  t.note = "# mpi is the library's MPI_Allreduce; the others are Lab 01's reference algorithms";
+  t.load = [buf](std::span<const float> v) { std::copy(v.begin(), v.end(), buf->begin()); };
+  t.store = [buf](std::span<float> out) { std::copy_n(buf->begin(), out.size(), out.begin()); };
+  for (const auto& a : algos)
+    t.run.push_back([buf, world, fn = allreduce_algorithm(a)](std::size_t n) {
+      fn(world, std::span<float>(buf->data(), n));
+    });
+  return t;
+}
+
 int run_allreduce(const AllreduceOptions& o, const LaunchOptions& launch) {
   const Comm world = Comm::world();
   check_world_size(launch.ranks);
   OpLog::instance().set_enabled(false);
   const int p = world.size(), me = world.rank();
   const auto all = sizes(std::max<std::uint64_t>(4, parse_bytes(o.min_bytes)), parse_bytes(o.max_bytes));
-  std::vector<AllreduceFn> fns;
-  for (const auto& a : o.algos) fns.push_back(allreduce_algorithm(a));
-  std::vector<float> buf(all.back() / 4);
+  const bool cuda = o.device == "cuda";
+  std::vector<std::string> algos = o.algos;
+  if (algos.empty())
+    algos = cuda ? std::vector<std::string>{"nccl", "staged", "lab01"}
+                 : std::vector<std::string>{"mpi", "recursive_doubling", "ring", "rabenseifner", "auto"};
+  const std::size_t max_count = all.back() / 4;
+#ifdef DTLAB_WITH_CUDA
+  const AllreduceTarget target = cuda ? device_allreduce_target(world, algos, max_count)
+                                      : host_allreduce_target(world, algos, max_count);
+#else
+  if (cuda) throw Error("--device cuda: this dtlab was built without CUDA");
+  const AllreduceTarget target = host_allreduce_target(world, algos, max_count);
+#endif
   if (me == 0)
-    std::printf("# dtlab bench allreduce: %d ranks, float sum, in place, best of 3 trials, slowest rank\n"
-                "# mpi is the library's MPI_Allreduce; the others are Lab 01's reference algorithms\n"
+    std::printf("# dtlab bench allreduce: %d ranks, float sum, in place on %s buffers, best of 3 "
+                "trials, slowest rank\n%s\n"
                 "# busbw = algbw * 2(p-1)/p (nccl-tests): what each link carries\n"
                 "# %12s %12s %19s %12s %12s %12s %8s %7s\n",
-                p, "size(B)", "count", "algo", "time(us)", "algbw(GB/s)", "busbw(GB/s)", "vs mpi", "#wrong");
+                p, cuda ? "device" : "host", target.note.c_str(), "size(B)", "count", "algo",
+                "time(us)", "algbw(GB/s)", "busbw(GB/s)", fmt::format("vs {}", algos[0]).substr(0, 8).c_str(),
+                "#wrong");
   json rows = json::array();
   std::int64_t total_wrong = 0;
+  std::vector<float> values(max_count);
   for (const std::uint64_t bytes : all) {
     const std::size_t count = bytes / 4;
-    const std::span<float> data(buf.data(), count);
-    double mpi_time = 0;
-    for (std::size_t k = 0; k < fns.size(); ++k) {
-      const auto& fn = fns[k];
+    const std::span<float> data(values.data(), count);
+    double base_time = 0;  // the first algorithm's (by default MPI_Allreduce; NCCL on the device)
+    for (std::size_t k = 0; k < algos.size(); ++k) {
       // Correctness first: small integers sum exactly in float.
       for (std::size_t i = 0; i < count; ++i) data[i] = float((me + 1) * int(i % 7 + 1));
-      fn(world, data);
+      target.load(data);
+      target.run[k](count);
+      target.store(data);
       std::int64_t wrong[1] = {0};
       for (std::size_t i = 0; i < count; ++i) wrong[0] += data[i] != float(int(i % 7 + 1) * p * (p + 1) / 2);
       baseline::allreduce(world, std::span<std::int64_t>(wrong));
       total_wrong += wrong[0];
       std::fill(data.begin(), data.end(), 0.0f);  // zeros: repeated sums neither grow nor overflow
-      auto once = [&] { fn(world, data); };
+      target.load(data);
+      auto once = [&] { target.run[k](count); };
       double probe[1] = {best_mean(1, 3, once)};
       baseline::allreduce(world, std::span<double>(probe), ReduceOp::max);
       std::int64_t iters[1] = {iterations_for(probe[0], 0.02, 3, 20000)};
@@ -247,17 +278,17 @@ int run_allreduce(const AllreduceOptions& o, const LaunchOptions& launch) {
         baseline::allreduce(world, std::span<double>(mine), ReduceOp::max);  // the slowest rank
         t = std::min(t, mine[0]);
       }
-      if (o.algos[k] == "mpi") mpi_time = t;
+      if (k == 0) base_time = t;
       const double algbw = double(bytes) / t * 1e-9;
       const double busbw = p > 1 ? algbw * 2 * (p - 1) / p : 0;
-      const double vs_mpi = mpi_time > 0 ? t / mpi_time : 0;
+      const double vs_base = k > 0 && base_time > 0 ? t / base_time : 0;
       if (me == 0) {
         std::printf("  %12llu %12zu %19s %12.2f %12.3f %12.3f %8s %7lld\n", (unsigned long long)bytes,
-                    count, o.algos[k].c_str(), t * 1e6, algbw, busbw,
-                    vs_mpi > 0 ? fmt::format("{:.2f}x", vs_mpi).c_str() : "", (long long)wrong[0]);
-        json row = {{"bytes", bytes}, {"count", count}, {"algo", o.algos[k]}, {"time_us", t * 1e6},
+                    count, algos[k].c_str(), t * 1e6, algbw, busbw,
+                    vs_base > 0 ? fmt::format("{:.2f}x", vs_base).c_str() : "", (long long)wrong[0]);
+        json row = {{"bytes", bytes}, {"count", count}, {"algo", algos[k]}, {"time_us", t * 1e6},
                     {"algbw_gbps", algbw}, {"busbw_gbps", busbw}, {"wrong", wrong[0]}};
-        if (vs_mpi > 0) row["time_vs_mpi"] = vs_mpi;
+        if (vs_base > 0) row["time_vs_" + algos[0]] = vs_base;
         rows.push_back(row);
       }
     }
@@ -265,7 +296,8 @@ int run_allreduce(const AllreduceOptions& o, const LaunchOptions& launch) {
   if (me == 0 && total_wrong != 0)
     std::fprintf(stderr, "error: %lld elements were wrong\n", (long long)total_wrong);
   if (me == 0 && !o.json.empty())
-    write_json_file(o.json, json{{"benchmark", "allreduce"}, {"ranks", p}, {"results", rows}}.dump(2));
+    write_json_file(o.json, json{{"benchmark", "allreduce"}, {"device", o.device}, {"ranks", p},
+                                 {"results", rows}}.dump(2));
   return total_wrong == 0 ? 0 : 1;
 }
 
@@ -274,6 +306,8 @@ int run_allreduce(const AllreduceOptions& o, const LaunchOptions& launch) {
 struct TrainStepOptions {
   std::vector<int> hidden = {512, 256};
   int batch = 256;
+  std::string device = "cpu";
+  bool tf32 = false;
   std::string json;
 };
 
@@ -282,6 +316,13 @@ int run_train_step(const TrainStepOptions& o, const LaunchOptions& launch) {
   check_world_size(launch.ranks);
   OpLog::instance().set_enabled(false);
   if (o.batch <= 0) throw Error("--batch must be > 0");
+  if (o.device == "cuda") {
+#ifdef DTLAB_WITH_CUDA
+    return run_gpu_train_step(world, o.hidden, o.batch, o.tf32, o.json);
+#else
+    throw Error("--device cuda: this dtlab was built without CUDA");
+#endif
+  }
   Mlp model(MlpConfig{784, o.hidden, 10});
   model.init(1);
   Rng rng(7 + std::uint64_t(world.rank()));
@@ -347,7 +388,7 @@ void add_bench(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds) {
   {
     auto& cmd = *cmds.emplace_back(std::make_unique<Command>());
     auto o = std::make_shared<AllreduceOptions>();
-    auto* c = bench->add_subcommand("allreduce", "MPI_Allreduce time, algbw and busbw by size");
+    auto* c = bench->add_subcommand("allreduce", "Allreduce time, algbw and busbw by size, on host or device buffers");
     cmd.app = c;
     cmd.launch.ranks = 2;
     c->add_option("--ranks,-n", cmd.launch.ranks, "Ranks")->check(CLI::Range(1, 4096));
@@ -355,8 +396,11 @@ void add_bench(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds) {
     c->add_option("--min-bytes", o->min_bytes, "Smallest size (e.g. 4)");
     c->add_option("--max-bytes", o->max_bytes, "Largest size (e.g. 64M)");
     c->add_option("--algo", o->algos,
-                  "Algorithms: mpi (MPI_Allreduce), naive, recursive_doubling, ring, rabenseifner, auto")
+                  "Algorithms. cpu: mpi (MPI_Allreduce), naive, recursive_doubling, ring, rabenseifner, "
+                  "auto. cuda: nccl, staged (MPI via pinned memory), lab01-ring, lab01-rd, lab01")
         ->delimiter(',');
+    c->add_option("--device", o->device, "Where the buffers live: cpu or cuda")
+        ->check(CLI::IsMember({"cpu", "cuda"}));
     c->add_option("--json", o->json, "Write the results as JSON");
     cmd.run = [o, &cmd] { return run_allreduce(*o, cmd.launch); };
   }
@@ -369,6 +413,9 @@ void add_bench(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds) {
         ->check(CLI::Range(1, 4096));
     c->add_option("--hidden", o->hidden, "Hidden layer widths")->delimiter(',');
     c->add_option("--batch", o->batch, "Batch size");
+    c->add_option("--device", o->device, "cpu (Eigen, one thread) or cuda (cuBLAS)")
+        ->check(CLI::IsMember({"cpu", "cuda"}));
+    c->add_flag("--tf32", o->tf32, "cuda: TF32 tensor-core GEMMs");
     c->add_option("--json", o->json, "Write the results as JSON");
     cmd.run = [o, &cmd] { return run_train_step(*o, cmd.launch); };
   }

@@ -12,6 +12,10 @@
 #include "dtlab/train.hpp"
 #include "lab01/collectives.hpp"
 #include "lab02/ddp.hpp"
+#ifdef DTLAB_WITH_CUDA
+#include "dtlab/cuda/train.hpp"
+#include "lab02/cuda/ddp_cuda.hpp"
+#endif
 
 namespace dtlab::cli {
 
@@ -27,6 +31,8 @@ struct TrainOptions {
   bool overlap = true;
   std::string allreduce = "mpi";
   std::string device = "cpu";
+  std::string device_comm = "auto";
+  bool tf32 = false;
   double lr_step_epochs = 0;
   std::string json;
   bool quiet = false;
@@ -59,6 +65,23 @@ int run(TrainOptions& o, const LaunchOptions& launch) {
         .allreduce = o.allreduce == "lab01" ? lab02::AllreduceFn(lab01::allreduce<float>)
                                             : lab02::AllreduceFn(lab02::library_allreduce)});
   });
+  const bool cuda = o.device == "cuda";
+#ifdef DTLAB_WITH_CUDA
+  // On the GPU, Lab 02's reference is the stream-and-event version of the same plan.
+  cuda::register_gpu_strategy("ddp", [&o](cuda::DeviceComm& dcomm) {
+    return std::make_unique<lab02::cuda::GpuDistributedDataParallel>(
+        dcomm, lab02::cuda::GpuDdpOptions{
+                   .bucket_bytes = std::size_t(o.bucket_mb * double(1 << 20)),
+                   .overlap = o.overlap,
+                   .allreduce = o.allreduce == "lab01" ? lab02::cuda::DeviceAllreduce::lab01
+                                                       : lab02::cuda::DeviceAllreduce::device_comm});
+  });
+#else
+  if (cuda)
+    throw Error("--device cuda: this dtlab was built without CUDA (no nvcc, or no NCCL, when it was "
+                "configured); `./dtlab info` tells what it was built with");
+#endif
+  // The CPU strategy (also for its name in the banner; the GPU loop makes its own).
   auto strategy = make_strategy(strategy_name);
 
   TrainConfig& cfg = o.cfg;
@@ -73,15 +96,22 @@ int run(TrainOptions& o, const LaunchOptions& launch) {
   Mlp model(cfg.model);
   if (world.rank() == 0 && !o.quiet)
     std::printf("dtlab train: %s on %s (%lld train / %lld test), %d rank%s, strategy %s, global "
-                "batch %lld, %s lr %g (%s), %d epoch%s\n",
+                "batch %lld, %s lr %g (%s), %d epoch%s, on %s\n",
                 cfg.model.describe().c_str(), data.train.name.c_str(), (long long)data.train.size,
                 (long long)data.test.size, world.size(), world.size() > 1 ? "s" : "",
                 std::string(strategy->name()).c_str(), (long long)cfg.global_batch,
                 cfg.optimizer.name.c_str(), cfg.lr, cfg.schedule.kind.c_str(), cfg.epochs,
-                cfg.epochs > 1 ? "s" : "");
+                cfg.epochs > 1 ? "s" : "", cuda ? "the GPU" : "the CPU");
   std::fflush(stdout);
 
+#ifdef DTLAB_WITH_CUDA
+  const TrainResult res =
+      cuda ? cuda::train_cuda(cfg, {strategy_name, cuda::parse_backend(o.device_comm), o.tf32}, data,
+                              world, model)
+           : train(cfg, data, world, *strategy, model);
+#else
   const TrainResult res = train(cfg, data, world, *strategy, model);
+#endif
   const double modeled = write_trace_outputs(o.trace);
   if (world.rank() != 0) return 0;
 
@@ -102,6 +132,7 @@ int run(TrainOptions& o, const LaunchOptions& launch) {
       {"parameters", model.num_params()},
       {"dataset", data.train.name},
       {"strategy", strategy->name()},
+      {"device", o.device},
       {"optimizer", cfg.optimizer.name},
       {"lr", cfg.lr},
       {"schedule", cfg.schedule.kind},
@@ -155,7 +186,15 @@ void add_train(CLI::App& app, Command& cmd) {
   c->add_option("--micro-batches", cfg.micro_batches,
                 "Gradient accumulation: backward passes per step, each on 1/N of the local batch")
       ->check(CLI::Range(1, 1 << 20));
-  c->add_option("--device", o->device, "Where to compute")->check(CLI::IsMember({"cpu"}));
+  c->add_option("--device", o->device,
+                "Where to compute: cpu, or cuda (one GPU per rank, shared when ranks outnumber GPUs; "
+                "strategies single, allreduce and ddp)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  c->add_option("--comm", o->device_comm,
+                "cuda: how device buffers are reduced: auto (NCCL unless ranks share a GPU), nccl, "
+                "or staged (through pinned host memory and MPI)")
+      ->check(CLI::IsMember({"auto", "nccl", "staged"}));
+  c->add_flag("--tf32", o->tf32, "cuda: let cuBLAS use TF32 tensor cores (PyTorch's allow_tf32)");
   c->add_option("--dataset", o->dataset, "fashion-mnist or synthetic")
       ->check(CLI::IsMember({"fashion-mnist", "synthetic"}));
   c->add_option("--data-dir", o->data_dir,

@@ -1,7 +1,11 @@
 // Small helpers shared by dtlab's tests.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
 
 #include <cstdint>
 #include <cstring>
@@ -39,6 +43,25 @@ inline std::uint64_t fnv1a(std::span<const float> v) {
   const auto* p = reinterpret_cast<const unsigned char*>(v.data());
   for (std::size_t i = 0; i < v.size_bytes(); ++i) h = (h ^ p[i]) * 1099511628211ull;
   return h;
+}
+
+// Agreement within rel, measured against the parameters' scale: the largest difference over the
+// largest parameter, and the norm of the difference over the norm of the parameters. (Per-element
+// relative error means nothing for parameters near zero, where a few ulps are a large fraction.)
+inline void expect_close(std::span<const float> got, std::span<const float> want, double rel) {
+  ASSERT_EQ(got.size(), want.size());
+  double worst = 0, largest = 0, diff2 = 0, norm2 = 0;
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double d = std::abs(double(got[i]) - want[i]);
+    if (d > worst) worst = d, at = i;
+    largest = std::max(largest, std::abs(double(want[i])));
+    diff2 += d * d;
+    norm2 += double(want[i]) * want[i];
+  }
+  EXPECT_LE(worst, rel * largest) << "parameter " << at << ": " << got[at] << " vs " << want[at]
+                                  << " (largest parameter " << largest << ")";
+  EXPECT_LE(std::sqrt(diff2), rel * std::sqrt(norm2));
 }
 
 }  // namespace dtlab::test

@@ -46,25 +46,6 @@ void expect_identical_on_all_ranks(const Comm& c, std::span<const float> params)
   for (int r = 0; r < c.size(); ++r) EXPECT_EQ(hashes[r], hashes[0]) << "rank " << r << " differs from rank 0";
 }
 
-// Agreement within rel, measured against the parameters' scale: the largest difference over the
-// largest parameter, and the norm of the difference over the norm of the parameters. (Per-element
-// relative error means nothing for parameters near zero, where a few ulps are a large fraction.)
-void expect_close(std::span<const float> got, std::span<const float> want, double rel) {
-  ASSERT_EQ(got.size(), want.size());
-  double worst = 0, largest = 0, diff2 = 0, norm2 = 0;
-  std::size_t at = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double d = std::abs(double(got[i]) - want[i]);
-    if (d > worst) worst = d, at = i;
-    largest = std::max(largest, std::abs(double(want[i])));
-    diff2 += d * d;
-    norm2 += double(want[i]) * want[i];
-  }
-  EXPECT_LE(worst, rel * largest) << "parameter " << at << ": " << got[at] << " vs " << want[at]
-                                  << " (largest parameter " << largest << ")";
-  EXPECT_LE(std::sqrt(diff2), rel * std::sqrt(norm2));
-}
-
 TEST(DataParallel, EqualsSingleProcessOnTheGlobalBatch) {
   const Comm world = Comm::world();
   // 48 is a multiple of every rank count the suite uses (1, 2, 3, 4).
@@ -81,7 +62,7 @@ TEST(DataParallel, EqualsSingleProcessOnTheGlobalBatch) {
     const TrainResult res = train(cfg, synthetic(), world, dp, model);
     EXPECT_EQ(res.steps, 50);
     SCOPED_TRACE(opt);
-    expect_close(model.params(), oracle.params(), 1e-5);
+    test::expect_close(model.params(), oracle.params(), 1e-5);
     expect_identical_on_all_ranks(world, model.params());
   }
 }
@@ -106,7 +87,7 @@ TEST(DataParallel, MicroBatchesAccumulateToTheWholeBatch) {
     }
     train(cfg, synthetic(), world, dp2, model);
     SCOPED_TRACE(testing::Message() << m << " micro-batches");
-    expect_close(model.params(), whole.params(), 1e-5);
+    test::expect_close(model.params(), whole.params(), 1e-5);
     expect_identical_on_all_ranks(world, model.params());
   }
 }
@@ -131,7 +112,7 @@ TEST(DataParallel, FashionMnistDefaultsEqualSingleProcessAfter50Steps) {
   train(cfg, data, self(), single, oracle);
   AllreduceDataParallel dp;
   train(cfg, data, world, dp, model);
-  expect_close(model.params(), oracle.params(), 1e-5);
+  test::expect_close(model.params(), oracle.params(), 1e-5);
   expect_identical_on_all_ranks(world, model.params());
 }
 

@@ -1,0 +1,140 @@
+#include "dtlab/cuda/mlp.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "dtlab/cuda/kernels.hpp"
+#include "dtlab/error.hpp"
+
+namespace dtlab::cuda {
+
+Blas::Blas(cudaStream_t stream, bool tf32) {
+  DTLAB_CUBLAS_CHECK(cublasCreate(&h_));
+  DTLAB_CUBLAS_CHECK(cublasSetStream(h_, stream));
+  DTLAB_CUBLAS_CHECK(cublasSetMathMode(h_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+}
+
+Blas::~Blas() {
+  if (h_) cublasDestroy(h_);
+}
+
+GpuMlp::GpuMlp(const Mlp& host, cudaStream_t stream, bool tf32)
+    : config_(host.config()), layers_(host.layers()), stream_(stream), blas_(stream, tf32),
+      params_(host.num_params()), grads_(host.num_params()), acts_(host.layers().size()) {
+  upload_params(host.params());
+  DTLAB_CUDA_CHECK(cudaMemsetAsync(grads_.data(), 0, grads_.bytes(), stream_));
+}
+
+void GpuMlp::upload_params(std::span<const float> host) {
+  if (host.size() != params_.size())
+    throw Error(fmt::format("GpuMlp: {} parameters given, the model has {}", host.size(), params_.size()));
+  copy_to_device(params_.data(), host.data(), host.size(), stream_);
+  DTLAB_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void GpuMlp::download_params(std::span<float> host) const {
+  if (host.size() != params_.size())
+    throw Error(fmt::format("GpuMlp: room for {} parameters given, the model has {}", host.size(), params_.size()));
+  copy_to_host(host.data(), params_.data(), host.size(), stream_);
+  DTLAB_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void GpuMlp::download_grads(std::span<float> host) const {
+  if (host.size() != grads_.size())
+    throw Error(fmt::format("GpuMlp: room for {} gradients given, the model has {}", host.size(), grads_.size()));
+  copy_to_host(host.data(), grads_.data(), host.size(), stream_);
+  DTLAB_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void GpuMlp::reserve(int batch) {
+  if (batch <= capacity_) return;
+  int widest = 0;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    acts_[l].resize(std::size_t(batch) * layers_[l].out);
+    widest = std::max({widest, layers_[l].in, layers_[l].out});
+  }
+  delta_a_.resize(std::size_t(batch) * widest);
+  delta_b_.resize(std::size_t(batch) * widest);
+  row_loss_.resize(std::size_t(batch));
+  row_correct_.resize(std::size_t(batch));
+  ones_.resize(std::size_t(batch));
+  const std::vector<float> ones(std::size_t(batch), 1.0f);
+  copy_to_device(ones_.data(), ones.data(), ones.size(), stream_);
+  DTLAB_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `ones` is pageable and about to go
+  capacity_ = batch;
+}
+
+// cuBLAS is column-major; a row-major r x c matrix is the column-major c x r matrix with the same
+// bytes. So each row-major product below is written as its transpose:
+//   forward  y = x W^T     ->  y^T  (out x batch) = W x^T  = W_cm^T x^T
+//   dW = dy^T x            ->  dW^T (in x out)    = x^T dy
+//   dx = dy W              ->  dx^T (in x batch)  = W^T dy^T
+// where W_cm, the row-major out x in weight seen column-major, is in x out with leading dim in.
+void GpuMlp::forward(const float* x, int batch) {
+  reserve(batch);
+  const float one = 1.0f, zero = 0.0f;
+  const float* in = x;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const auto& s = layers_[l];
+    DTLAB_CUBLAS_CHECK(cublasSgemm(blas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, s.out, batch, s.in, &one,
+                                   params_.data() + s.weight, s.in, in, s.in, &zero,
+                                   acts_[l].data(), s.out));
+    bias_relu(acts_[l].data(), params_.data() + s.bias, batch, s.out, l + 1 < layers_.size(), stream_);
+    in = acts_[l].data();
+  }
+}
+
+void GpuMlp::forward_backward(const float* x, const std::int32_t* labels, int batch,
+                              const GradReady& ready, bool accumulate, double* loss_acc,
+                              double loss_weight) {
+  if (batch <= 0) throw Error(fmt::format("GpuMlp: a batch needs at least one sample, got {}", batch));
+  forward(x, batch);
+  const std::size_t L = layers_.size();
+  softmax_xent(acts_[L - 1].data(), labels, batch, config_.classes, delta_a_.data(),
+               row_loss_.data(), nullptr, stream_);
+  if (loss_acc) accumulate_sum(row_loss_.data(), std::size_t(batch), loss_weight / batch, loss_acc, stream_);
+  last_batch_ = batch;
+  const float one = 1.0f, zero = 0.0f;
+  const float beta = accumulate ? 1.0f : 0.0f;  // accumulate is free: C = A B + 1 * C
+  float* delta = delta_a_.data();  // dL/d(output of layer l); then dL/d(its input)
+  float* spare = delta_b_.data();
+  for (std::size_t l = L; l-- > 0;) {
+    const auto& s = layers_[l];
+    const float* in = l == 0 ? x : acts_[l - 1].data();
+    DTLAB_CUBLAS_CHECK(cublasSgemm(blas_.get(), CUBLAS_OP_N, CUBLAS_OP_T, s.in, s.out, batch, &one,
+                                   in, s.in, delta, s.out, &beta, grads_.data() + s.weight, s.in));
+    // db = column sums of dy = dy^T (out x batch, column-major) times a vector of ones.
+    DTLAB_CUBLAS_CHECK(cublasSgemv(blas_.get(), CUBLAS_OP_N, s.out, batch, &one, delta, s.out,
+                                   ones_.data(), 1, &beta, grads_.data() + s.bias, 1));
+    if (l > 0) {
+      DTLAB_CUBLAS_CHECK(cublasSgemm(blas_.get(), CUBLAS_OP_N, CUBLAS_OP_N, s.in, batch, s.out, &one,
+                                     params_.data() + s.weight, s.in, delta, s.out, &zero, spare, s.in));
+      relu_backward(acts_[l - 1].data(), spare, std::size_t(batch) * s.in, stream_);
+      std::swap(delta, spare);
+    }
+    if (ready) ready(int(l));
+  }
+}
+
+void GpuMlp::evaluate(const float* x, const std::int32_t* labels, int batch, double* loss_sum,
+                      double* correct) {
+  if (batch <= 0) return;
+  forward(x, batch);
+  softmax_xent(acts_.back().data(), labels, batch, config_.classes, nullptr, row_loss_.data(),
+               row_correct_.data(), stream_);
+  accumulate_sum(row_loss_.data(), std::size_t(batch), 1.0, loss_sum, stream_);
+  accumulate_sum(row_correct_.data(), std::size_t(batch), 1.0, correct, stream_);
+}
+
+float GpuMlp::last_loss() {
+  std::vector<float> rows(static_cast<std::size_t>(last_batch_));
+  copy_to_host(rows.data(), row_loss_.data(), rows.size(), stream_);
+  DTLAB_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  double s = 0;
+  for (float v : rows) s += v;
+  return last_batch_ ? float(s / last_batch_) : 0.0f;
+}
+
+}  // namespace dtlab::cuda
