@@ -47,15 +47,17 @@ void Mlp::init(std::uint64_t seed) {
   }
 }
 
+int widest(const std::vector<LayerSlice>& layers) {
+  int w = 0;
+  for (const auto& l : layers) w = std::max({w, l.in, l.out});
+  return w;
+}
+
 void Mlp::reserve(int batch) {
   if (batch <= capacity_) return;
-  int widest = 0;
-  for (std::size_t l = 0; l < layers_.size(); ++l) {
-    acts_[l].resize(std::size_t(batch) * layers_[l].out);
-    widest = std::max({widest, layers_[l].in, layers_[l].out});
-  }
-  delta_a_.resize(std::size_t(batch) * widest);
-  delta_b_.resize(std::size_t(batch) * widest);
+  for (std::size_t l = 0; l < layers_.size(); ++l) acts_[l].resize(std::size_t(batch) * layers_[l].out);
+  delta_a_.resize(std::size_t(batch) * widest(layers_));
+  delta_b_.resize(std::size_t(batch) * widest(layers_));
   capacity_ = batch;
 }
 

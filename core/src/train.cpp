@@ -12,6 +12,7 @@
 
 #include "dtlab/baseline.hpp"
 #include "dtlab/error.hpp"
+#include "dtlab/registry.hpp"
 #include "dtlab/safetensors.hpp"
 
 namespace dtlab {
@@ -44,32 +45,21 @@ void AllreduceDataParallel::step(const Comm& comm, Mlp& model, Optimizer& opt,
 }
 
 namespace {
-std::map<std::string, StrategyFactory>& registry() {
-  static std::map<std::string, StrategyFactory> r{
-      {"single", [] { return std::make_unique<SingleProcess>(); }},
-      {"allreduce", [] { return std::make_unique<AllreduceDataParallel>(); }},
-  };
+Registry<StrategyFactory>& registry() {
+  static Registry<StrategyFactory> r("strategy",
+                                     {{"single", [] { return std::make_unique<SingleProcess>(); }},
+                                      {"allreduce", [] { return std::make_unique<AllreduceDataParallel>(); }}});
   return r;
 }
 }  // namespace
 
 void register_strategy(const std::string& name, StrategyFactory factory) {
-  registry()[name] = std::move(factory);
+  registry().add(name, std::move(factory));
 }
 
-std::vector<std::string> strategy_names() {
-  std::vector<std::string> names;
-  for (const auto& [name, f] : registry()) names.push_back(name);
-  return names;
-}
+std::vector<std::string> strategy_names() { return registry().names(); }
 
-std::unique_ptr<Strategy> make_strategy(const std::string& name) {
-  const auto it = registry().find(name);
-  if (it == registry().end())
-    throw Error(fmt::format("unknown strategy '{}'; known: {}", name,
-                            fmt::join(strategy_names(), ", ")));
-  return it->second();
-}
+std::unique_ptr<Strategy> make_strategy(const std::string& name) { return registry().at(name)(); }
 
 // ---- evaluation ----
 
@@ -222,6 +212,66 @@ fs::path checkpoint_path(const fs::path& dir, std::int64_t step) {
 
 }  // namespace
 
+LrSchedule make_schedule(const TrainConfig& cfg, std::int64_t steps_per_epoch) {
+  ScheduleConfig sc = cfg.schedule;
+  if (sc.warmup_steps == 0 && cfg.warmup_epochs > 0)
+    sc.warmup_steps = std::int64_t(std::llround(cfg.warmup_epochs * double(steps_per_epoch)));
+  if (sc.total_steps == 0) sc.total_steps = cfg.epochs * steps_per_epoch;
+  return LrSchedule(cfg.lr, sc);
+}
+
+std::int64_t micro_batch_size(const TrainConfig& cfg, std::int64_t local, int world) {
+  const int micro = cfg.micro_batches;
+  if (micro < 1 || local % micro != 0)
+    throw Error(fmt::format("{} micro-batches cannot split a local batch of {} samples ({} over {} "
+                            "ranks) evenly; choose a divisor of {}",
+                            micro, local, cfg.global_batch, world, local));
+  return local / micro;
+}
+
+MetricsCsv::MetricsCsv(const fs::path& path, bool lead) : path_(path) {
+  if (!lead || path.empty()) return;
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  const fs::path partial = path.string() + ".partial";
+  out_.open(partial);
+  if (!out_) throw Error(fmt::format("cannot write {}", partial.string()));
+  out_ << "step,epoch,lr,loss,samples_per_sec,seconds\n";
+}
+
+void MetricsCsv::row(std::int64_t step, std::int64_t epoch, double lr, double loss,
+                     double samples_per_sec, double seconds) {
+  if (out_.is_open())
+    out_ << fmt::format("{},{},{:.6g},{:.6f},{:.1f},{:.4f}\n", step, epoch, lr, loss,
+                        samples_per_sec, seconds);
+}
+
+void MetricsCsv::close() {
+  if (!out_.is_open()) return;
+  out_.close();
+  const fs::path partial = path_.string() + ".partial";
+  if (!out_) throw Error(fmt::format("cannot write {}", partial.string()));
+  fs::rename(partial, path_);
+}
+
+void print_epoch(const EpochResult& er, int epochs, double samples_per_sec) {
+  std::printf("epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.1f s  "
+              "%.0f samples/s\n",
+              er.epoch + 1, epochs, er.train_loss, er.test_loss, 100 * er.test_accuracy, er.seconds,
+              samples_per_sec);
+  std::fflush(stdout);
+}
+
+void summarise(TrainResult& res, std::int64_t steps, double wall_seconds) {
+  res.steps = steps;
+  if (!res.epochs.empty()) {
+    res.train_loss = res.epochs.back().train_loss;
+    res.test_loss = res.epochs.back().test_loss;
+    res.test_accuracy = res.epochs.back().test_accuracy;
+  }
+  res.samples_per_sec = res.train_seconds > 0 ? double(res.samples) / res.train_seconds : 0;
+  res.wall_seconds = wall_seconds;
+}
+
 TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& comm,
                   Strategy& strategy, Mlp& model) {
   const double t_begin = now();
@@ -239,32 +289,17 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
   DistributedSampler sampler(data.train.size, cfg.global_batch, rank, comm.size(), st.seed,
                              cfg.shuffle);
   const std::int64_t steps_per_epoch = sampler.batches_per_epoch();
-  ScheduleConfig sc = cfg.schedule;
-  if (sc.warmup_steps == 0 && cfg.warmup_epochs > 0)
-    sc.warmup_steps = std::int64_t(std::llround(cfg.warmup_epochs * double(steps_per_epoch)));
-  if (sc.total_steps == 0) sc.total_steps = cfg.epochs * steps_per_epoch;
-  const LrSchedule schedule(cfg.lr, sc);
+  const LrSchedule schedule = make_schedule(cfg, steps_per_epoch);
 
   strategy.setup(comm, model);
 
   const std::int64_t local = sampler.local_batch();
   const int micro = cfg.micro_batches;
-  if (micro < 1 || local % micro != 0)
-    throw Error(fmt::format("{} micro-batches cannot split a local batch of {} samples ({} over {} "
-                            "ranks) evenly; choose a divisor of {}",
-                            micro, local, cfg.global_batch, comm.size(), local));
-  const std::int64_t micro_size = local / micro;
+  const std::int64_t micro_size = micro_batch_size(cfg, local, comm.size());
   AlignedVector<float> xb(std::size_t(local) * data.train.features);
   std::vector<std::int32_t> yb(static_cast<std::size_t>(local));
   const bool lead = rank == 0;
-  std::ofstream csv;
-  const fs::path csv_partial = cfg.metrics_csv.string() + ".partial";
-  if (lead && !cfg.metrics_csv.empty()) {
-    if (cfg.metrics_csv.has_parent_path()) fs::create_directories(cfg.metrics_csv.parent_path());
-    csv.open(csv_partial);
-    if (!csv) throw Error(fmt::format("cannot write {}", csv_partial.string()));
-    csv << "step,epoch,lr,loss,samples_per_sec,seconds\n";
-  }
+  MetricsCsv csv(cfg.metrics_csv, lead);
   Progress progress(lead && cfg.progress, cfg.epochs, steps_per_epoch);
   const Mlp::GradReady ready = [&](int layer) { strategy.grad_ready(comm, model, layer); };
 
@@ -306,9 +341,7 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
       st.next_batch = b + 1;
       const double elapsed = now() - t_epoch;
       const double sps = double(seen) * comm.size() / std::max(elapsed, 1e-9);
-      if (csv.is_open())
-        csv << fmt::format("{},{},{:.6g},{:.6f},{:.1f},{:.4f}\n", st.step, epoch, info.lr, loss,
-                           sps, now() - t_begin);
+      csv.row(st.step, epoch, info.lr, loss, sps, now() - t_begin);
       progress.update(int(epoch), b, loss, sps);
       if (cfg.checkpoint_every > 0 && !cfg.checkpoint_dir.empty() &&
           st.step % cfg.checkpoint_every == 0) {
@@ -333,30 +366,15 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
     er.seconds = epoch_seconds;
     res.epochs.push_back(er);
     if (lead && cfg.progress)
-      std::printf("epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.1f s  "
-                  "%.0f samples/s\n",
-                  int(epoch) + 1, cfg.epochs, er.train_loss, er.test_loss, 100 * er.test_accuracy,
-                  epoch_seconds, double(seen) * comm.size() / std::max(epoch_seconds, 1e-9));
-    std::fflush(stdout);
+      print_epoch(er, cfg.epochs, double(seen) * comm.size() / std::max(epoch_seconds, 1e-9));
     if (cfg.checkpoint_every == 0 && !cfg.checkpoint_dir.empty()) {
       if (lead) save_checkpoint(checkpoint_path(cfg.checkpoint_dir, st.step), model, *opt, st);
       res.checkpoints.push_back(checkpoint_path(cfg.checkpoint_dir, st.step));
     }
   }
   strategy.finish(comm, model);
-  if (csv.is_open()) {
-    csv.close();
-    if (!csv) throw Error(fmt::format("cannot write {}", csv_partial.string()));
-    fs::rename(csv_partial, cfg.metrics_csv);
-  }
-  res.steps = st.step;
-  if (!res.epochs.empty()) {
-    res.train_loss = res.epochs.back().train_loss;
-    res.test_loss = res.epochs.back().test_loss;
-    res.test_accuracy = res.epochs.back().test_accuracy;
-  }
-  res.samples_per_sec = res.train_seconds > 0 ? double(res.samples) / res.train_seconds : 0;
-  res.wall_seconds = now() - t_begin;
+  csv.close();
+  summarise(res, st.step, now() - t_begin);
   return res;
 }
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "dtlab/costmodel.hpp"
+#include "dtlab/gpu.hpp"
 #include "dtlab/io.hpp"
 #include "test_util.hpp"
 
@@ -256,6 +257,39 @@ TEST(CliBench, TrainStepReportsMlpAndSgemmRates) {
   EXPECT_GT(j["sgemm_gflops"].get<double>(), 0.0);
   EXPECT_NEAR(j["ratio"].get<double>(), j["mlp_gflops"].get<double>() / j["sgemm_gflops"].get<double>(), 1e-9);
   EXPECT_EQ(j["model"], "784-64-10");
+}
+
+// --device cuda: on a GPU, training and the benchmarks run and agree with the CPU; without one,
+// every command says so once and exits non-zero.
+TEST(CliGpu, CudaRunsTrainOrFailClearly) {
+  test::TempDir d;
+  if (!visible_gpus().empty()) {
+    ASSERT_EQ(run("train " + kSmall + "--epochs 2 --json c.json --quiet", d).code, 0);
+    for (const std::string ranks : {"1", "2"}) {
+      const Result r = run("train " + kSmall + "--epochs 2 --device cuda --strategy ddp --ranks " + ranks +
+                               " --json g.json --quiet", d);
+      ASSERT_EQ(r.code, 0) << r.out;
+      const json g = load(d / "g.json"), c = load(d / "c.json");
+      EXPECT_EQ(g["device"], "cuda");
+      EXPECT_NEAR(g["train_loss"].get<double>(), c["train_loss"].get<double>(), 1e-2);
+      EXPECT_NEAR(g["test_accuracy"].get<double>(), c["test_accuracy"].get<double>(), 0.02);
+    }
+    const Result s = run("bench train-step --device cuda --batch 128 --json s.json", d);
+    ASSERT_EQ(s.code, 0) << s.out;
+    EXPECT_GT(load(d / "s.json")["mlp_tflops"].get<double>(), 0.0);
+    const Result a = run("bench allreduce --device cuda --ranks 1 --max-bytes 1M --json a.json", d);
+    ASSERT_EQ(a.code, 0) << a.out;
+    for (const auto& row : load(d / "a.json")["results"]) EXPECT_EQ(row["wrong"], 0) << row;
+    return;
+  }
+  for (const std::string& cmd : {"train " + kSmall + "--device cuda --ranks 2",
+                                std::string("bench train-step --device cuda"),
+                                std::string("bench allreduce --device cuda --ranks 2")}) {
+    const Result r = run(cmd, d);
+    EXPECT_NE(r.code, 0) << cmd;
+    EXPECT_EQ(count(r.out, "error"), 1) << cmd << "\n" << r.out;
+    EXPECT_TRUE(r.has(built_with_cuda() ? "no CUDA device is visible" : "built without CUDA")) << cmd << "\n" << r.out;
+  }
 }
 
 TEST(Cli, HelpInfoAndUnknownCommands) {

@@ -50,13 +50,9 @@ void GpuMlp::download_grads(std::span<float> host) const {
 
 void GpuMlp::reserve(int batch) {
   if (batch <= capacity_) return;
-  int widest = 0;
-  for (std::size_t l = 0; l < layers_.size(); ++l) {
-    acts_[l].resize(std::size_t(batch) * layers_[l].out);
-    widest = std::max({widest, layers_[l].in, layers_[l].out});
-  }
-  delta_a_.resize(std::size_t(batch) * widest);
-  delta_b_.resize(std::size_t(batch) * widest);
+  for (std::size_t l = 0; l < layers_.size(); ++l) acts_[l].resize(std::size_t(batch) * layers_[l].out);
+  delta_a_.resize(std::size_t(batch) * widest(layers_));
+  delta_b_.resize(std::size_t(batch) * widest(layers_));
   row_loss_.resize(std::size_t(batch));
   row_correct_.resize(std::size_t(batch));
   ones_.resize(std::size_t(batch));

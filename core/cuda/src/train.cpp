@@ -6,12 +6,12 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <map>
 #include <numeric>
 
 #include "dtlab/baseline.hpp"
 #include "dtlab/cuda/data.hpp"
 #include "dtlab/error.hpp"
+#include "dtlab/registry.hpp"
 
 namespace dtlab::cuda {
 
@@ -39,11 +39,11 @@ void GpuAllreduce::step(GpuMlp& model, GpuOptimizer& opt, const StepInfo& info) 
 
 namespace {
 
-std::map<std::string, GpuStrategyFactory>& registry() {
-  static std::map<std::string, GpuStrategyFactory> r{
-      {"single", [](DeviceComm&) { return std::make_unique<GpuSingle>(); }},
-      {"allreduce", [](DeviceComm& d) { return std::make_unique<GpuAllreduce>(d); }},
-  };
+Registry<GpuStrategyFactory>& registry() {
+  static Registry<GpuStrategyFactory> r(
+      "strategy with a GPU version (for --device cuda)",
+      {{"single", [](DeviceComm&) { return std::make_unique<GpuSingle>(); }},
+       {"allreduce", [](DeviceComm& d) { return std::make_unique<GpuAllreduce>(d); }}});
   return r;
 }
 
@@ -87,21 +87,13 @@ EpochResult evaluate_on_device(const Comm& comm, GpuMlp& model, const DeviceData
 }  // namespace
 
 void register_gpu_strategy(const std::string& name, GpuStrategyFactory factory) {
-  registry()[name] = std::move(factory);
+  registry().add(name, std::move(factory));
 }
 
-std::vector<std::string> gpu_strategy_names() {
-  std::vector<std::string> names;
-  for (const auto& [name, f] : registry()) names.push_back(name);
-  return names;
-}
+std::vector<std::string> gpu_strategy_names() { return registry().names(); }
 
 std::unique_ptr<GpuStrategy> make_gpu_strategy(const std::string& name, DeviceComm& dcomm) {
-  const auto it = registry().find(name);
-  if (it == registry().end())
-    throw Error(fmt::format("strategy '{}' has no GPU version; with --device cuda the strategies are: {}",
-                            name, fmt::join(gpu_strategy_names(), ", ")));
-  return it->second(dcomm);
+  return registry().at(name)(dcomm);
 }
 
 TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
@@ -128,18 +120,10 @@ TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
 
   DistributedSampler sampler(data.train.size, cfg.global_batch, rank, comm.size(), cfg.seed, cfg.shuffle);
   const std::int64_t steps_per_epoch = sampler.batches_per_epoch();
-  ScheduleConfig sc = cfg.schedule;
-  if (sc.warmup_steps == 0 && cfg.warmup_epochs > 0)
-    sc.warmup_steps = std::int64_t(std::llround(cfg.warmup_epochs * double(steps_per_epoch)));
-  if (sc.total_steps == 0) sc.total_steps = cfg.epochs * steps_per_epoch;
-  const LrSchedule schedule(cfg.lr, sc);
+  const LrSchedule schedule = make_schedule(cfg, steps_per_epoch);
   const std::int64_t local = sampler.local_batch();
   const int micro = cfg.micro_batches;
-  if (micro < 1 || local % micro != 0)
-    throw Error(fmt::format("{} micro-batches cannot split a local batch of {} samples ({} over {} "
-                            "ranks) evenly; choose a divisor of {}",
-                            micro, local, cfg.global_batch, comm.size(), local));
-  const int micro_size = int(local / micro);
+  const int micro_size = int(micro_batch_size(cfg, local, comm.size()));
 
   const DeviceDataset train_set(data.train, stream), test_set(data.test, stream);
   constexpr int kEvalChunk = 1000;
@@ -155,14 +139,7 @@ TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
 
   strategy->setup(dcomm, model);
 
-  std::ofstream csv;
-  const fs::path csv_partial = cfg.metrics_csv.string() + ".partial";
-  if (lead && !cfg.metrics_csv.empty()) {
-    if (cfg.metrics_csv.has_parent_path()) fs::create_directories(cfg.metrics_csv.parent_path());
-    csv.open(csv_partial);
-    if (!csv) throw Error(fmt::format("cannot write {}", csv_partial.string()));
-    csv << "step,epoch,lr,loss,samples_per_sec,seconds\n";
-  }
+  MetricsCsv csv(cfg.metrics_csv, lead);
   const GpuMlp::GradReady ready = [&](int layer) { strategy->grad_ready(model, layer); };
   const std::size_t features = std::size_t(data.train.features);
 
@@ -195,9 +172,8 @@ TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
       if (csv.is_open()) {  // a per-step loss costs a synchronisation per step
         const double total = train_acc.read(stream)[0];
         const double elapsed = now() - t_epoch;
-        csv << fmt::format("{},{},{:.6g},{:.6f},{:.1f},{:.4f}\n", step, epoch, info.lr,
-                           total - loss_read, double(seen) * comm.size() / std::max(elapsed, 1e-9),
-                           now() - t_begin);
+        csv.row(step, epoch, info.lr, total - loss_read,
+                double(seen) * comm.size() / std::max(elapsed, 1e-9), now() - t_begin);
         loss_read = total;
       }
     }
@@ -219,26 +195,11 @@ TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
     er.seconds = epoch_seconds;
     res.epochs.push_back(er);
     if (lead && cfg.progress)
-      std::printf("epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.2f s  "
-                  "%.0f samples/s\n",
-                  epoch + 1, cfg.epochs, er.train_loss, er.test_loss, 100 * er.test_accuracy,
-                  epoch_seconds, double(seen) * comm.size() / std::max(epoch_seconds, 1e-9));
-    std::fflush(stdout);
+      print_epoch(er, cfg.epochs, double(seen) * comm.size() / std::max(epoch_seconds, 1e-9));
   }
   model.download_params(host_model.params());
-  if (csv.is_open()) {
-    csv.close();
-    if (!csv) throw Error(fmt::format("cannot write {}", csv_partial.string()));
-    fs::rename(csv_partial, cfg.metrics_csv);
-  }
-  res.steps = step;
-  if (!res.epochs.empty()) {
-    res.train_loss = res.epochs.back().train_loss;
-    res.test_loss = res.epochs.back().test_loss;
-    res.test_accuracy = res.epochs.back().test_accuracy;
-  }
-  res.samples_per_sec = res.train_seconds > 0 ? double(res.samples) / res.train_seconds : 0;
-  res.wall_seconds = now() - t_begin;
+  csv.close();
+  summarise(res, step, now() - t_begin);
   return res;
 }
 

@@ -32,6 +32,9 @@ struct LayerSlice {
   std::size_t end() const { return bias + std::size_t(out); }
 };
 
+// The largest width (in or out) of any layer: the size of a row of the MLP's gradient workspace.
+int widest(const std::vector<LayerSlice>& layers);
+
 // The backward passes the MLP calls: layers.hpp's unless a program swaps in its own (Lab 00 has
 // students write them and trains with theirs).
 struct LayerOps {

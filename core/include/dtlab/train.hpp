@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -116,6 +117,35 @@ struct TrainResult {
 // config. The model is initialised from config.seed unless config.resume names a checkpoint.
 TrainResult train(const TrainConfig& config, const DataSplit& data, const Comm& comm,
                   Strategy& strategy, Mlp& model);
+
+// ---- Pieces of the loop, shared by train() and the GPU loop (dtlab/cuda/train.hpp) ----
+
+// The learning-rate schedule of config: warmup and total steps filled in from the epochs.
+LrSchedule make_schedule(const TrainConfig& config, std::int64_t steps_per_epoch);
+
+// Samples per micro-batch of a local batch; throws unless config.micro_batches divides it.
+std::int64_t micro_batch_size(const TrainConfig& config, std::int64_t local_batch, int world);
+
+// Per-step metrics, written by rank 0 to <path>.partial and renamed to path by close(), so that a
+// run that dies leaves no file that looks complete. Does nothing where path is empty or !lead.
+class MetricsCsv {
+ public:
+  MetricsCsv(const std::filesystem::path& path, bool lead);
+  bool is_open() const { return out_.is_open(); }
+  void row(std::int64_t step, std::int64_t epoch, double lr, double loss, double samples_per_sec,
+           double seconds);
+  void close();
+
+ private:
+  std::filesystem::path path_;
+  std::ofstream out_;
+};
+
+// The line rank 0 prints after each epoch.
+void print_epoch(const EpochResult& epoch, int epochs, double samples_per_sec);
+
+// Fills res's summary (last epoch's losses and accuracy, steps, samples/s, wall time).
+void summarise(TrainResult& res, std::int64_t steps, double wall_seconds);
 
 // Loss and accuracy of model on a dataset, each rank evaluating its shard; collective.
 EpochResult evaluate(const Comm& comm, Mlp& model, const Dataset& data);

@@ -21,7 +21,7 @@ struct Staging {
   void reserve(std::size_t n) {
     send.reserve(n);
     recv.reserve(n);
-    if (tmp.size() < n) tmp.resize(n);
+    tmp.reserve(n);
   }
 };
 Staging& staging() {

@@ -8,39 +8,62 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
-#include <span>
 #include <utility>
 
 #include "dtlab/cuda/check.hpp"
 
 namespace dtlab::cuda {
 
-// n elements of T in device memory. Contents are uninitialised until written.
-template <class T>
-class DeviceBuffer {
+namespace detail {
+
+struct DeviceMemory {
+  static void* allocate(std::size_t bytes) {
+    void* p = nullptr;
+    DTLAB_CUDA_CHECK(cudaMalloc(&p, bytes));
+    return p;
+  }
+  static cudaError_t release(void* p) { return cudaFree(p); }
+};
+
+struct PinnedMemory {
+  static void* allocate(std::size_t bytes) {
+    void* p = nullptr;
+    DTLAB_CUDA_CHECK(cudaMallocHost(&p, bytes));
+    return p;
+  }
+  static cudaError_t release(void* p) { return cudaFreeHost(p); }
+};
+
+// n elements of T in Memory's kind of memory; contents uninitialised until written.
+template <class T, class Memory>
+class Buffer {
  public:
-  DeviceBuffer() = default;
-  explicit DeviceBuffer(std::size_t n) { resize(n); }
-  DeviceBuffer(DeviceBuffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
-  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+  Buffer() = default;
+  explicit Buffer(std::size_t n) { resize(n); }
+  Buffer(Buffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  Buffer& operator=(Buffer&& o) noexcept {
     std::swap(p_, o.p_);
     std::swap(n_, o.n_);
     return *this;
   }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() {
-    if (p_) cudaFree(p_);  // may not throw; an error here is reported by the next checked call
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() {
+    if (p_) Memory::release(p_);  // may not throw; an error here shows at the next checked call
   }
 
   // Reallocates (discarding the contents) when n differs from the current size.
   void resize(std::size_t n) {
     if (n == n_) return;
-    if (p_) DTLAB_CUDA_CHECK(cudaFree(p_));
+    if (p_) DTLAB_CUDA_CHECK(Memory::release(p_));
     p_ = nullptr;
     n_ = 0;
-    if (n) DTLAB_CUDA_CHECK(cudaMalloc(&p_, n * sizeof(T)));
+    if (n) p_ = static_cast<T*>(Memory::allocate(n * sizeof(T)));
     n_ = n;
+  }
+  // Grows (discarding the contents) when n exceeds the current size; never shrinks.
+  void reserve(std::size_t n) {
+    if (n > n_) resize(n);
   }
 
   T* data() { return p_; }
@@ -53,46 +76,16 @@ class DeviceBuffer {
   std::size_t n_ = 0;
 };
 
-// n elements of T in page-locked host memory: what cudaMemcpyAsync needs to be asynchronous, and
-// what NIC/MPI staging of device data goes through.
+}  // namespace detail
+
+// Device memory (cudaMalloc).
 template <class T>
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  explicit PinnedBuffer(std::size_t n) { resize(n); }
-  PinnedBuffer(PinnedBuffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
-  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
-    std::swap(p_, o.p_);
-    std::swap(n_, o.n_);
-    return *this;
-  }
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-  ~PinnedBuffer() {
-    if (p_) cudaFreeHost(p_);
-  }
+using DeviceBuffer = detail::Buffer<T, detail::DeviceMemory>;
 
-  // Grows (discarding the contents) when n exceeds the current size; never shrinks.
-  void reserve(std::size_t n) {
-    if (n > n_) resize(n);
-  }
-  void resize(std::size_t n) {
-    if (n == n_) return;
-    if (p_) DTLAB_CUDA_CHECK(cudaFreeHost(p_));
-    p_ = nullptr;
-    n_ = 0;
-    if (n) DTLAB_CUDA_CHECK(cudaMallocHost(&p_, n * sizeof(T)));
-    n_ = n;
-  }
-
-  T* data() { return p_; }
-  std::size_t size() const { return n_; }
-  std::span<T> span() { return {p_, n_}; }
-
- private:
-  T* p_ = nullptr;
-  std::size_t n_ = 0;
-};
+// Page-locked host memory (cudaMallocHost): what cudaMemcpyAsync needs to be asynchronous, and
+// what device data staged for MPI goes through.
+template <class T>
+using PinnedBuffer = detail::Buffer<T, detail::PinnedMemory>;
 
 // A CUDA stream that does not synchronise with the legacy default stream.
 class Stream {
