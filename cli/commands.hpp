@@ -22,6 +22,7 @@ void add_bench(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds);
 void add_trace(CLI::App& app, Command& cmd);
 void add_demo(CLI::App& app, Command& cmd);
 void add_info(CLI::App& app, Command& cmd);
+void add_calc(CLI::App& app, Command& cmd);
 void add_grade(CLI::App& app, Command& cmd);
 void add_package(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds);
 

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
     add_trace(app, *cmds.emplace_back(std::make_unique<Command>()));
     add_demo(app, *cmds.emplace_back(std::make_unique<Command>()));
     add_info(app, *cmds.emplace_back(std::make_unique<Command>()));
+    add_calc(app, *cmds.emplace_back(std::make_unique<Command>()));
     add_grade(app, *cmds.emplace_back(std::make_unique<Command>()));
     add_package(app, cmds);
     try {

@@ -1,0 +1,70 @@
+// dtlab calc: the course's closed forms (dtlab/formulas.hpp) on the command line.
+//
+//   dtlab calc                                   list every formula
+//   dtlab calc ring_allreduce_time p=8 bytes=1e9 alpha=5e-6 beta=1e-10
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdio>
+#include <ranges>
+
+#include "commands.hpp"
+#include "dtlab/error.hpp"
+#include "dtlab/formulas.hpp"
+
+namespace dtlab::cli {
+
+namespace {
+
+FormulaArgs parse_args(const std::string& name, const std::vector<std::string>& words) {
+  FormulaArgs args;
+  for (const auto& w : words) {
+    const auto eq = w.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(fmt::format("{}: '{}' is not key=value (e.g. p=8 bytes=1e9)", name, w));
+    const std::string key = w.substr(0, eq), text = w.substr(eq + 1);
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(text, &used);
+    } catch (const std::logic_error&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size())
+      throw Error(fmt::format("{}: {} = '{}' is not a number (write 1e9, not 1G)", name, key, text));
+    args[key] = v;
+  }
+  return args;
+}
+
+int run(const std::string& name, const std::vector<std::string>& words) {
+  if (name.empty()) {
+    for (const auto& f : formulas()) {
+      std::vector<std::string> opt;
+      for (const auto& [k, v] : f.defaults) opt.push_back(fmt::format("[{}={:g}]", k, v));
+      std::printf("%-36s %s%s%s\n    %s (%s)\n", f.name.c_str(), fmt::format("{}", fmt::join(f.params, " ")).c_str(),
+                  opt.empty() ? "" : " ", fmt::format("{}", fmt::join(opt, " ")).c_str(),
+                  f.description.c_str(), f.unit.c_str());
+    }
+    return 0;
+  }
+  const double v = evaluate(name, parse_args(name, words));
+  const Formula& f = formula(name);
+  std::printf("%.6g %s\n    %s\n", v, f.unit.c_str(), f.description.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_calc(CLI::App& app, Command& cmd) {
+  auto name = std::make_shared<std::string>();
+  auto words = std::make_shared<std::vector<std::string>>();
+  auto* c = app.add_subcommand("calc", "The course's formulas: collective costs, bubbles, compressed sizes, memory...");
+  cmd.app = c;
+  cmd.uses_mpi = false;
+  c->add_option("formula", *name, "Formula name (none: list them all)");
+  c->add_option("args", *words, "Arguments as key=value, in SI units (seconds, bytes)");
+  cmd.run = [name, words] { return run(*name, *words); };
+}
+
+}  // namespace dtlab::cli

@@ -1,0 +1,41 @@
+// The closed forms the course teaches, by name: collective costs under the alpha-beta-gamma model,
+// parameter-server traffic, pipeline bubbles, compressed sizes, memory of mixed precision and
+// ZeRO, learning-rate scaling, failure and checkpoint arithmetic.
+//
+// One table serves three users: `dtlab calc NAME key=value...` (students checking their
+// arithmetic), the problem sets (every numeric answer in docs/problem-sets/ names a formula and
+// its arguments, and a test recomputes it here), and the cost model's tests. Units are SI:
+// seconds, bytes, bytes per second; beta is seconds per byte (1 / bandwidth).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace dtlab {
+
+using FormulaArgs = std::map<std::string, double>;
+
+struct Formula {
+  std::string name;                 // e.g. "ring_allreduce_time"
+  std::string unit;                 // of the result: "s", "B", "fraction", ...
+  std::string description;          // one line, with the expression
+  std::vector<std::string> params;  // required, in the order `dtlab calc` lists them
+  FormulaArgs defaults;             // optional parameters and their values
+  std::function<double(const FormulaArgs&)> eval;
+};
+
+// Every formula, sorted by name.
+const std::vector<Formula>& formulas();
+const Formula& formula(const std::string& name);  // throws dtlab::Error naming the known ones
+// Evaluates name at args; throws dtlab::Error for a missing, unknown or non-finite argument.
+double evaluate(const std::string& name, const FormulaArgs& args);
+
+namespace detail {
+// Each topic's formulas, in formulas*.cpp: adding a topic is adding a file and a line here.
+void add_collective_formulas(std::vector<Formula>& out);
+void add_training_formulas(std::vector<Formula>& out);
+}  // namespace detail
+
+}  // namespace dtlab

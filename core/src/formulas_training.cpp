@@ -1,0 +1,150 @@
+// Training: pipelines, compression sizes, memory, learning-rate scaling, scaling laws of speed-up,
+// failures and checkpoints.
+#include <algorithm>
+#include <cmath>
+
+#include "dtlab/formulas.hpp"
+
+namespace dtlab::detail {
+
+void add_training_formulas(std::vector<Formula>& v) {
+  // ---- pipelines (Lab 03) ----
+  v.push_back({"pipeline_bubble_fraction", "fraction",
+               "(p-1)/(m+p-1): idle share of a GPipe or 1F1B step with p stages and m micro-batches",
+               {"p", "m"}, {}, [](const FormulaArgs& a) {
+                 return (a.at("p") - 1) / (a.at("m") + a.at("p") - 1);
+               }});
+  v.push_back({"pipeline_step_time", "s",
+               "(m+p-1) t: one step, each micro-batch taking t (forward + backward) per stage",
+               {"p", "m", "t"}, {}, [](const FormulaArgs& a) { return (a.at("m") + a.at("p") - 1) * a.at("t"); }});
+  v.push_back({"gpipe_activations_in_flight", "micro-batches",
+               "m: GPipe keeps every micro-batch's activations until its backward", {"p", "m"}, {},
+               [](const FormulaArgs& a) { return a.at("m"); }});
+  v.push_back({"one_f_one_b_activations_in_flight", "micro-batches",
+               "min(p, m): 1F1B's first stage holds at most p micro-batches", {"p", "m"}, {},
+               [](const FormulaArgs& a) { return std::min(a.at("p"), a.at("m")); }});
+
+  // ---- gradient compression (Lab 06); n = number of gradient values ----
+  v.push_back({"dense_bytes", "B", "n b/8: n values of b bits (32 for fp32)", {"n"}, {{"value_bits", 32}},
+               [](const FormulaArgs& a) { return a.at("n") * a.at("value_bits") / 8; }});
+  v.push_back({"topk_bytes", "B",
+               "ceil(ratio n) (value_bits + index_bits)/8: the k largest values with their indices",
+               {"n", "ratio"}, {{"value_bits", 32}, {"index_bits", 32}}, [](const FormulaArgs& a) {
+                 return std::ceil(a.at("ratio") * a.at("n")) * (a.at("value_bits") + a.at("index_bits")) / 8;
+               }});
+  v.push_back({"topk_compression_ratio", "x",
+               "dense / top-k bytes = value_bits / (ratio (value_bits + index_bits))", {"ratio"},
+               {{"value_bits", 32}, {"index_bits", 32}}, [](const FormulaArgs& a) {
+                 return a.at("value_bits") / (a.at("ratio") * (a.at("value_bits") + a.at("index_bits")));
+               }});
+  v.push_back({"topk_allgather_bytes_received", "B",
+               "(p-1) k (value_bits + index_bits)/8: sparse vectors cannot be summed on the way, so each rank gathers everyone's",
+               {"p", "n", "ratio"}, {{"value_bits", 32}, {"index_bits", 32}}, [](const FormulaArgs& a) {
+                 return (a.at("p") - 1) * std::ceil(a.at("ratio") * a.at("n")) *
+                        (a.at("value_bits") + a.at("index_bits")) / 8;
+               }});
+  v.push_back({"sign_bytes", "B", "n/8 + 4: one bit per value and one fp32 scale (signSGD / 1-bit SGD)", {"n"}, {},
+               [](const FormulaArgs& a) { return std::ceil(a.at("n") / 8) + 4; }});
+  v.push_back({"qsgd_bytes", "B",
+               "n (bits + 1)/8 + 4: QSGD with s = 2^bits levels, a sign bit per value and the fp32 norm",
+               {"n", "bits"}, {}, [](const FormulaArgs& a) {
+                 return std::ceil(a.at("n") * (a.at("bits") + 1) / 8) + 4;
+               }});
+  v.push_back({"powersgd_bytes", "B", "(rows + cols) rank 4: PowerSGD's two fp32 factors of a rows x cols matrix",
+               {"rows", "cols", "rank"}, {}, [](const FormulaArgs& a) {
+                 return (a.at("rows") + a.at("cols")) * a.at("rank") * 4;
+               }});
+
+  // ---- memory (mixed precision, ZeRO); params = number of parameters ----
+  v.push_back({"adam_fp32_training_bytes", "B",
+               "16 params: fp32 weights, gradients, Adam m and v (activations not counted)", {"params"}, {},
+               [](const FormulaArgs& a) { return 16 * a.at("params"); }});
+  v.push_back({"adam_mixed_precision_bytes", "B",
+               "16 params: fp16 weights (2) and gradients (2), fp32 master weights (4), m (4), v (4)",
+               {"params"}, {}, [](const FormulaArgs& a) { return 16 * a.at("params"); }});
+  v.push_back({"zero_bytes_per_gpu", "B",
+               "ZeRO on N GPUs, mixed-precision Adam: stage 0: 16P; 1: 4P + 12P/N; 2: 2P + 14P/N; 3: 16P/N",
+               {"params", "gpus", "stage"}, {}, [](const FormulaArgs& a) {
+                 const double P = a.at("params"), N = a.at("gpus");
+                 switch (int(std::llround(a.at("stage")))) {
+                   case 0: return 16 * P;
+                   case 1: return 4 * P + 12 * P / N;
+                   case 2: return 2 * P + 14 * P / N;
+                   default: return 16 * P / N;
+                 }
+               }});
+  v.push_back({"gradient_bytes", "B", "params value_bits/8: one gradient per parameter", {"params"},
+               {{"value_bits", 32}}, [](const FormulaArgs& a) { return a.at("params") * a.at("value_bits") / 8; }});
+  v.push_back({"loss_scale_needed", "x",
+               "smallest power of two s with s g >= 2^-24 (fp16's smallest subnormal): keeps g from flushing to 0",
+               {"gradient"}, {}, [](const FormulaArgs& a) {
+                 return std::exp2(std::ceil(std::log2(std::exp2(-24.0) / a.at("gradient"))));
+               }});
+
+  // ---- learning rate and batch size ----
+  v.push_back({"linear_scaling_lr", "lr", "lr0 B / B0 (Goyal et al. 2017)", {"lr0", "batch0", "batch"}, {},
+               [](const FormulaArgs& a) { return a.at("lr0") * a.at("batch") / a.at("batch0"); }});
+  v.push_back({"sqrt_scaling_lr", "lr", "lr0 sqrt(B / B0) (often used with Adam)", {"lr0", "batch0", "batch"}, {},
+               [](const FormulaArgs& a) { return a.at("lr0") * std::sqrt(a.at("batch") / a.at("batch0")); }});
+  v.push_back({"warmup_lr", "lr", "lr (step+1)/warmup during warmup (steps counted from 0), then lr",
+               {"lr", "step", "warmup"}, {}, [](const FormulaArgs& a) {
+                 return a.at("step") < a.at("warmup") ? a.at("lr") * (a.at("step") + 1) / a.at("warmup") : a.at("lr");
+               }});
+  v.push_back({"steps_per_epoch", "steps", "floor(samples / global batch)", {"samples", "batch"}, {},
+               [](const FormulaArgs& a) { return std::floor(a.at("samples") / a.at("batch")); }});
+
+  // ---- speed-up and scaling ----
+  v.push_back({"amdahl_speedup", "x", "1 / (s + (1-s)/p): speed-up with a serial fraction s", {"serial", "p"}, {},
+               [](const FormulaArgs& a) { return 1 / (a.at("serial") + (1 - a.at("serial")) / a.at("p")); }});
+  v.push_back({"scaling_efficiency", "fraction", "t1 / (p tp): strong scaling; samples/s: rate_p / (p rate_1)",
+               {"t1", "tp", "p"}, {}, [](const FormulaArgs& a) { return a.at("t1") / (a.at("p") * a.at("tp")); }});
+  v.push_back({"dp_step_time", "s",
+               "compute + max(0, comm - overlappable): a data-parallel step whose allreduce hides behind `overlappable` seconds of backward",
+               {"compute", "comm"}, {{"overlappable", 0.0}}, [](const FormulaArgs& a) {
+                 return a.at("compute") + std::max(0.0, a.at("comm") - a.at("overlappable"));
+               }});
+  v.push_back({"sync_step_time_with_straggler", "s",
+               "max over workers: a synchronous step waits for the slowest (t times slowdown)", {"t", "slowdown"}, {},
+               [](const FormulaArgs& a) { return a.at("t") * std::max(1.0, a.at("slowdown")); }});
+  v.push_back({"expected_max_exponential", "s",
+               "t H_W = t (1 + 1/2 + ... + 1/W): expected slowest of W workers with exponential(mean t) delays",
+               {"t", "workers"}, {}, [](const FormulaArgs& a) {
+                 double h = 0;
+                 for (long i = 1; i <= std::lround(a.at("workers")); ++i) h += 1.0 / double(i);
+                 return a.at("t") * h;
+               }});
+  v.push_back({"async_mean_staleness", "updates",
+               "W - 1: with W workers pushing in turn, each gradient was computed W-1 updates ago", {"workers"}, {},
+               [](const FormulaArgs& a) { return a.at("workers") - 1; }});
+
+  // ---- failures and checkpoints ----
+  v.push_back({"cluster_mtbf", "s", "node MTBF / N: independent failures add up", {"node_mtbf", "nodes"}, {},
+               [](const FormulaArgs& a) { return a.at("node_mtbf") / a.at("nodes"); }});
+  v.push_back({"failure_probability", "fraction",
+               "1 - exp(-N T / MTBF): at least one of N nodes fails during T", {"nodes", "duration", "node_mtbf"}, {},
+               [](const FormulaArgs& a) {
+                 return 1 - std::exp(-a.at("nodes") * a.at("duration") / a.at("node_mtbf"));
+               }});
+  v.push_back({"young_checkpoint_interval", "s",
+               "sqrt(2 C M): Young's optimal time between checkpoints costing C, with MTBF M",
+               {"checkpoint_cost", "mtbf"}, {}, [](const FormulaArgs& a) {
+                 return std::sqrt(2 * a.at("checkpoint_cost") * a.at("mtbf"));
+               }});
+  v.push_back({"checkpoint_overhead_fraction", "fraction",
+               "C/T + T/(2M): time writing checkpoints plus expected lost work per unit time",
+               {"checkpoint_cost", "interval", "mtbf"}, {}, [](const FormulaArgs& a) {
+                 return a.at("checkpoint_cost") / a.at("interval") + a.at("interval") / (2 * a.at("mtbf"));
+               }});
+
+  // ---- compute ----
+  v.push_back({"mlp_train_flops", "flop",
+               "one Linear layer, forward + backward: 2 in out batch forward, twice that backward (dW and dx), once for the first layer (no dx)",
+               {"in", "out", "batch"}, {{"first_layer", 0}}, [](const FormulaArgs& a) {
+                 const double f = 2 * a.at("in") * a.at("out") * a.at("batch");
+                 return f * (a.at("first_layer") != 0 ? 2 : 3);
+               }});
+  v.push_back({"transformer_train_flops", "flop", "6 N D: forward and backward of N parameters on D tokens",
+               {"params", "tokens"}, {}, [](const FormulaArgs& a) { return 6 * a.at("params") * a.at("tokens"); }});
+}
+
+}  // namespace dtlab::detail
