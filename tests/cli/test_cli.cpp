@@ -292,6 +292,23 @@ TEST(CliGpu, CudaRunsTrainOrFailClearly) {
   }
 }
 
+TEST(CliCalc, ListsEvaluatesAndExplainsMistakes) {
+  test::TempDir d;
+  Result r = run("calc", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(r.has("ring_allreduce_time")) << r.out;
+  EXPECT_TRUE(r.has("pipeline_bubble_fraction")) << r.out;
+  r = run("calc ring_allreduce_time p=8 bytes=1e9 alpha=5e-6 beta=1e-10", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(r.has("0.17507 s")) << r.out;
+  r = run("calc pipeline_bubble_fraction p=4", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("missing parameter 'm'")) << r.out;
+  r = run("calc topk_bytes n=1M ratio=0.01", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("n = '1M' is not a number")) << r.out;
+}
+
 TEST(Cli, HelpInfoAndUnknownCommands) {
   test::TempDir d;
   Result r = run("--help", d);

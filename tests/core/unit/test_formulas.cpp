@@ -1,0 +1,83 @@
+// The course's formulas against hand calculations and against each other's limits.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "dtlab/costmodel.hpp"
+#include "dtlab/error.hpp"
+#include "dtlab/formulas.hpp"
+
+namespace dtlab {
+namespace {
+
+TEST(Formulas, CollectivesMatchHandCalculations) {
+  // 8 ranks, 1 GB, 5 us, 10 GB/s: 2*7 latencies + 2*(7/8)*1e9 bytes at 1e-10 s/B.
+  EXPECT_NEAR(evaluate("ring_allreduce_time", {{"p", 8}, {"bytes", 1e9}, {"alpha", 5e-6}, {"beta", 1e-10}}),
+              14 * 5e-6 + 2 * 0.875 * 0.1, 1e-12);
+  // Recursive doubling sends the whole vector log2(8) = 3 times: 3 * (5e-6 + 0.1).
+  EXPECT_NEAR(evaluate("recursive_doubling_allreduce_time", {{"p", 8}, {"bytes", 1e9}, {"alpha", 5e-6}, {"beta", 1e-10}}),
+              3 * (5e-6 + 0.1), 1e-12);
+  // The library allreduce is priced as the cheaper of the two: recursive doubling for small n.
+  const FormulaArgs small{{"p", 8}, {"bytes", 64}, {"alpha", 5e-6}, {"beta", 1e-10}};
+  EXPECT_EQ(evaluate("best_allreduce_time", small), evaluate("recursive_doubling_allreduce_time", small));
+  EXPECT_NEAR(evaluate("busbw", {{"p", 4}, {"bytes", 1e9}, {"seconds", 0.5}}), 2e9 * 1.5, 1);
+  EXPECT_NEAR(evaluate("half_bandwidth_bytes", {{"alpha", 5e-6}, {"beta", 1e-10}}), 50000, 1e-6);
+  EXPECT_NEAR(evaluate("ring_allreduce_bytes_sent", {{"p", 4}, {"bytes", 1000}}), 1500, 1e-9);
+  // Parameter servers: 16 workers, 4 servers, 100 MB: each server moves 2 * 16 * 100 MB / 4.
+  EXPECT_NEAR(evaluate("ps_server_bytes", {{"workers", 16}, {"servers", 4}, {"bytes", 1e8}}), 8e8, 1e-3);
+}
+
+TEST(Formulas, TrainingFormulasMatchHandCalculations) {
+  EXPECT_NEAR(evaluate("pipeline_bubble_fraction", {{"p", 4}, {"m", 16}}), 3.0 / 19.0, 1e-15);
+  EXPECT_EQ(evaluate("pipeline_bubble_fraction", {{"p", 1}, {"m", 8}}), 0.0);  // one stage: no bubble
+  // Top-1% of 1e6 values, 32-bit values and indices: 10,000 * 8 bytes.
+  EXPECT_EQ(evaluate("topk_bytes", {{"n", 1e6}, {"ratio", 0.01}}), 80000);
+  EXPECT_NEAR(evaluate("topk_compression_ratio", {{"ratio", 0.01}}), 50, 1e-9);
+  EXPECT_EQ(evaluate("sign_bytes", {{"n", 80}}), 14);  // 10 bytes of signs + a 4-byte scale
+  // ZeRO on one GPU is plain mixed-precision Adam at every stage; stage 3 divides everything.
+  for (int stage = 0; stage <= 3; ++stage)
+    EXPECT_NEAR(evaluate("zero_bytes_per_gpu", {{"params", 1e9}, {"gpus", 1}, {"stage", double(stage)}}), 16e9, 1)
+        << "stage " << stage;
+  EXPECT_NEAR(evaluate("zero_bytes_per_gpu", {{"params", 1e9}, {"gpus", 64}, {"stage", 3}}), 16e9 / 64, 1);
+  EXPECT_NEAR(evaluate("linear_scaling_lr", {{"lr0", 0.1}, {"batch0", 256}, {"batch", 8192}}), 3.2, 1e-12);
+  EXPECT_NEAR(evaluate("young_checkpoint_interval", {{"checkpoint_cost", 60}, {"mtbf", 86400}}),
+              std::sqrt(2.0 * 60 * 86400), 1e-9);
+  EXPECT_NEAR(evaluate("failure_probability", {{"nodes", 1000}, {"duration", 86400}, {"node_mtbf", 1000 * 86400.0}}),
+              1 - std::exp(-1.0), 1e-12);
+  EXPECT_NEAR(evaluate("expected_max_exponential", {{"t", 1}, {"workers", 3}}), 1 + 0.5 + 1.0 / 3, 1e-12);
+  EXPECT_EQ(evaluate("loss_scale_needed", {{"gradient", std::exp2(-30)}}), 64);  // 2^-30 * 2^6 = 2^-24
+  EXPECT_NEAR(evaluate("amdahl_speedup", {{"serial", 0.05}, {"p", 1e9}}), 20, 1e-6);  // the 1/s ceiling
+}
+
+TEST(Formulas, ArgumentsAreCheckedByName) {
+  auto message = [](const std::string& name, const FormulaArgs& a) {
+    try {
+      evaluate(name, a);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(message("ring_allreduce_tyme", {}).find("unknown formula 'ring_allreduce_tyme'; known: "), std::string::npos);
+  EXPECT_NE(message("pipeline_bubble_fraction", {{"p", 4}}).find("missing parameter 'm'"), std::string::npos);
+  EXPECT_NE(message("pipeline_bubble_fraction", {{"p", 4}, {"m", 1}, {"q", 2}}).find("no parameter 'q'"),
+            std::string::npos);
+  EXPECT_NE(message("pipeline_bubble_fraction", {{"p", 4}, {"m", NAN}}).find("not a finite number"), std::string::npos);
+  // Optional parameters have defaults and can be given.
+  EXPECT_EQ(evaluate("topk_bytes", {{"n", 100}, {"ratio", 0.1}, {"index_bits", 0}}), 40);
+}
+
+TEST(Formulas, EveryFormulaIsDescribedAndNamesAreUnique) {
+  std::string last;
+  for (const auto& f : formulas()) {
+    EXPECT_FALSE(f.description.empty()) << f.name;
+    EXPECT_FALSE(f.unit.empty()) << f.name;
+    EXPECT_LT(last, f.name) << "sorted and unique";
+    last = f.name;
+  }
+  EXPECT_GE(formulas().size(), 40u);
+}
+
+}  // namespace
+}  // namespace dtlab
