@@ -1,6 +1,9 @@
 // Communication: collectives under the alpha-beta-gamma model (the same functions the cost
-// model's replay prices library collectives with), bandwidth figures, parameter-server traffic.
+// model's replay prices library collectives with), bandwidth figures, parameter-server traffic, and
+// the wait of a synchronous step with backup workers.
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "dtlab/costmodel.hpp"
 #include "dtlab/formulas.hpp"
@@ -71,6 +74,24 @@ void add_collective_formulas(std::vector<Formula>& v) {
                  const double p = a.at("p");
                  return 2 * (p - 1) / p * a.at("bytes");
                }});
+  v.push_back({"allreduce_crossover_bytes", "B",
+               "(2(p-1) - ceil(log2 p)) alpha / (ceil(log2 p)(beta + gamma) - (p-1)/p (2 beta + gamma)): the size "
+               "below which recursive doubling beats the ring (infinite when it always does)",
+               {"p", "alpha", "beta"}, no_gamma, [](const FormulaArgs& a) {
+                 const double p = a.at("p"), L = log2ceil(p), f = (p - 1) / p;
+                 const double beta = a.at("beta"), gamma = a.at("gamma");
+                 if (p <= 1) return 0.0;
+                 const double per_byte = L * (beta + gamma) - f * (2 * beta + gamma);
+                 if (per_byte <= 0) return std::numeric_limits<double>::infinity();
+                 return (2 * (p - 1) - L) * a.at("alpha") / per_byte;
+               }});
+  v.push_back({"bucketed_ring_allreduce_time", "s",
+               "k ring allreduces of n/k bytes one after another: 2k(p-1) alpha + 2 (p-1)/p n beta + (p-1)/p n gamma "
+               "(more buckets: more latency, the same bandwidth)",
+               {"p", "bytes", "buckets", "alpha", "beta"}, no_gamma, [](const FormulaArgs& a) {
+                 const double k = std::max(1.0, std::round(a.at("buckets")));
+                 return k * ring_allreduce_cost(ranks(a), a.at("bytes") / k, model_of(a));
+               }});
   v.push_back({"message_time", "s", "alpha + n beta: one message of n bytes", {"bytes", "alpha", "beta"}, {},
                [](const FormulaArgs& a) { return a.at("alpha") + a.at("bytes") * a.at("beta"); }});
   v.push_back({"half_bandwidth_bytes", "B",
@@ -93,10 +114,35 @@ void add_collective_formulas(std::vector<Formula>& v) {
                }});
   v.push_back({"ps_worker_bytes", "B", "2 n: bytes one worker pushes plus pulls per step", {"bytes"}, {},
                [](const FormulaArgs& a) { return 2 * a.at("bytes"); }});
+  v.push_back({"ps_hot_server_bytes", "B",
+               "2 W n share: bytes one server receives plus sends per step when it holds that share of the "
+               "parameters (1/S when balanced; the step waits for the busiest server)",
+               {"workers", "bytes", "share"}, {}, [](const FormulaArgs& a) {
+                 return 2 * a.at("workers") * a.at("bytes") * a.at("share");
+               }});
+  v.push_back({"ps_servers_to_match_ring", "servers",
+               "W^2 / (2(W-1)): servers S at which the busiest server link carries W n / S per direction, "
+               "as much as each link of a ring allreduce over the W workers, 2 (W-1)/W n",
+               {"workers"}, {}, [](const FormulaArgs& a) {
+                 const double w = a.at("workers");
+                 return w <= 1 ? 0.0 : w * w / (2 * (w - 1));
+               }});
   v.push_back({"ps_step_comm_time", "s",
                "W n / (S bandwidth): one direction of the busiest (server) link per step, alpha ignored",
                {"workers", "servers", "bytes", "bandwidth"}, {}, [](const FormulaArgs& a) {
                  return a.at("workers") * a.at("bytes") / (a.at("servers") * a.at("bandwidth"));
+               }});
+
+  // Synchronous steps that wait for the first W of W + b workers (backup workers, Chen et al.
+  // 2016): the W-th fastest of W + b exponential delays.
+  v.push_back({"expected_wait_with_backups", "s",
+               "t (H_{W+b} - H_b): expected time until the first W of W + b workers have finished, delays "
+               "exponential with mean t (b = 0: the slowest of W, t H_W)",
+               {"t", "workers", "backups"}, {}, [](const FormulaArgs& a) {
+                 const long w = std::lround(a.at("workers")), b = std::lround(a.at("backups"));
+                 double h = 0;
+                 for (long i = b + 1; i <= w + b; ++i) h += 1.0 / double(i);
+                 return a.at("t") * h;
                }});
 }
 

@@ -81,6 +81,20 @@ void add_training_formulas(std::vector<Formula>& v) {
                  return std::exp2(std::ceil(std::log2(std::exp2(-24.0) / a.at("gradient"))));
                }});
 
+  v.push_back({"zero_bytes_sent_per_step", "B",
+               "bytes each GPU sends per step in ring collectives, values of value_bits bits: stages 0-2: 2(N-1)/N P b/8 (a gradient allreduce, or reduce-scatter of gradients + allgather of parameters); 3: 3(N-1)/N P b/8 (parameters gathered for forward and again for backward)",
+               {"params", "gpus", "stage"}, {{"value_bits", 16}}, [](const FormulaArgs& a) {
+                 const double N = a.at("gpus"), n = a.at("params") * a.at("value_bits") / 8;
+                 return (std::llround(a.at("stage")) >= 3 ? 3 : 2) * (N - 1) / N * n;
+               }});
+  v.push_back({"transformer_activation_bytes", "B",
+               "layers s b h (34 + 5 a s/h): 16-bit activations a transformer keeps for backward (Korthikanti et al. 2022); recompute=1: only each layer's input, layers 2 s b h",
+               {"seq", "batch", "hidden", "heads", "layers"}, {{"recompute", 0}}, [](const FormulaArgs& a) {
+                 const double s = a.at("seq"), b = a.at("batch"), h = a.at("hidden"), L = a.at("layers");
+                 if (a.at("recompute") != 0) return L * 2 * s * b * h;
+                 return L * s * b * h * (34 + 5 * a.at("heads") * s / h);
+               }});
+
   // ---- learning rate and batch size ----
   v.push_back({"linear_scaling_lr", "lr", "lr0 B / B0 (Goyal et al. 2017)", {"lr0", "batch0", "batch"}, {},
                [](const FormulaArgs& a) { return a.at("lr0") * a.at("batch") / a.at("batch0"); }});
@@ -93,9 +107,20 @@ void add_training_formulas(std::vector<Formula>& v) {
   v.push_back({"steps_per_epoch", "steps", "floor(samples / global batch)", {"samples", "batch"}, {},
                [](const FormulaArgs& a) { return std::floor(a.at("samples") / a.at("batch")); }});
 
+  v.push_back({"lars_local_lr", "lr",
+               "eta |w| / (|g| + weight_decay |w|): LARS's layer-wise learning-rate multiplier (You et al. 2017), times the global lr",
+               {"w_norm", "g_norm"}, {{"eta", 0.001}, {"weight_decay", 0.0}}, [](const FormulaArgs& a) {
+                 return a.at("eta") * a.at("w_norm") / (a.at("g_norm") + a.at("weight_decay") * a.at("w_norm"));
+               }});
+
   // ---- speed-up and scaling ----
   v.push_back({"amdahl_speedup", "x", "1 / (s + (1-s)/p): speed-up with a serial fraction s", {"serial", "p"}, {},
                [](const FormulaArgs& a) { return 1 / (a.at("serial") + (1 - a.at("serial")) / a.at("p")); }});
+  v.push_back({"gustafson_speedup", "x",
+               "s + (1-s) p: scaled speed-up when the parallel part grows with p (weak scaling), serial fraction s measured on p",
+               {"serial", "p"}, {}, [](const FormulaArgs& a) {
+                 return a.at("serial") + (1 - a.at("serial")) * a.at("p");
+               }});
   v.push_back({"scaling_efficiency", "fraction", "t1 / (p tp): strong scaling; samples/s: rate_p / (p rate_1)",
                {"t1", "tp", "p"}, {}, [](const FormulaArgs& a) { return a.at("t1") / (a.at("p") * a.at("tp")); }});
   v.push_back({"dp_step_time", "s",
@@ -135,6 +160,10 @@ void add_training_formulas(std::vector<Formula>& v) {
                {"checkpoint_cost", "interval", "mtbf"}, {}, [](const FormulaArgs& a) {
                  return a.at("checkpoint_cost") / a.at("interval") + a.at("interval") / (2 * a.at("mtbf"));
                }});
+
+  v.push_back({"checkpoint_write_time", "s",
+               "bytes / bandwidth: writing (or reading) a checkpoint at the aggregate storage bandwidth",
+               {"bytes", "bandwidth"}, {}, [](const FormulaArgs& a) { return a.at("bytes") / a.at("bandwidth"); }});
 
   // ---- compute ----
   v.push_back({"mlp_train_flops", "flop",
