@@ -2,10 +2,13 @@
 //
 //   dtlab calc                                   list every formula
 //   dtlab calc ring_allreduce_time p=8 bytes=1e9 alpha=5e-6 beta=1e-10
+//   dtlab calc --batch < lines                   many at once, for scripts
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <cstdio>
+#include <iostream>
+#include <sstream>
 #include <ranges>
 
 #include "commands.hpp"
@@ -37,6 +40,27 @@ FormulaArgs parse_args(const std::string& name, const std::vector<std::string>& 
   return args;
 }
 
+// --batch: one "NAME key=value..." per line of stdin, one value per line of stdout, full
+// precision: how scripts (slides/figures/make_figures.py) use the formulas without copying them.
+int run_batch() {
+  std::string line;
+  int number = 0;
+  while (std::getline(std::cin, line)) {
+    ++number;
+    std::istringstream in(line);
+    std::string name, w;
+    std::vector<std::string> words;
+    if (!(in >> name)) continue;
+    while (in >> w) words.push_back(w);
+    try {
+      std::printf("%.17g\n", evaluate(name, parse_args(name, words)));
+    } catch (const Error& e) {
+      throw Error(fmt::format("stdin line {}: {}", number, e.what()));
+    }
+  }
+  return 0;
+}
+
 int run(const std::string& name, const std::vector<std::string>& words) {
   if (name.empty()) {
     for (const auto& f : formulas()) {
@@ -64,7 +88,9 @@ void add_calc(CLI::App& app, Command& cmd) {
   cmd.uses_mpi = false;
   c->add_option("formula", *name, "Formula name (none: list them all)");
   c->add_option("args", *words, "Arguments as key=value, in SI units (seconds, bytes)");
-  cmd.run = [name, words] { return run(*name, *words); };
+  auto batch = std::make_shared<bool>(false);
+  c->add_flag("--batch", *batch, "Read 'NAME key=value...' lines from stdin; print one value per line");
+  cmd.run = [name, words, batch] { return *batch ? run_batch() : run(*name, *words); };
 }
 
 }  // namespace dtlab::cli

@@ -304,6 +304,14 @@ TEST(CliCalc, ListsEvaluatesAndExplainsMistakes) {
   r = run("calc pipeline_bubble_fraction p=4", d);
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(r.has("missing parameter 'm'")) << r.out;
+  write_file_atomic(d / "lines.txt", "pipeline_bubble_fraction p=4 m=16\n\nsign_bytes n=80\n");
+  r = run("calc --batch < lines.txt", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "0.15789473684210525\n14\n");
+  write_file_atomic(d / "bad.txt", "sign_bytes n=80\nsign_bytes\n");
+  r = run("calc --batch < bad.txt", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("stdin line 2: sign_bytes: missing parameter 'n'")) << r.out;
   r = run("calc topk_bytes n=1M ratio=0.01", d);
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(r.has("n = '1M' is not a number")) << r.out;
