@@ -95,7 +95,7 @@ std::string setup_sh() {
 # suite and without -march=native: the image may run on other CPUs than the one it was built on.
 set -euo pipefail
 cd "$(dirname "$0")/dtlab"
-./dtlab setup
+./dtlab setup core
 cmake --preset gradescope
 cmake --build --preset gradescope -j "$(nproc)"
 )SH";

@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "dtlab/formulas.hpp"
+#include "dtlab/optim.hpp"
+#include "dtlab/train.hpp"
 
 namespace dtlab::detail {
 
@@ -103,6 +105,22 @@ void add_training_formulas(std::vector<Formula>& v) {
   v.push_back({"warmup_lr", "lr", "lr (step+1)/warmup during warmup (steps counted from 0), then lr",
                {"lr", "step", "warmup"}, {}, [](const FormulaArgs& a) {
                  return a.at("step") < a.at("warmup") ? a.at("lr") * (a.at("step") + 1) / a.at("warmup") : a.at("lr");
+               }});
+  // dtlab train's own schedule (make_schedule, LrSchedule::lr): one implementation, not a copy.
+  v.push_back({"cosine_lr", "lr",
+               "the lr of step (from 0) as dtlab train --schedule cosine sets it: lr (step+1)/w while step < w = "
+               "round(warmup_epochs steps_per_epoch), then lr_min + (lr - lr_min)(1 + cos(pi (step-w)/(T-w)))/2 "
+               "up to T = epochs steps_per_epoch, lr_min = min_lr_ratio lr",
+               {"lr", "step", "epochs", "steps_per_epoch"},
+               {{"warmup_epochs", TrainConfig{}.warmup_epochs}, {"min_lr_ratio", ScheduleConfig{}.min_lr_ratio}},
+               [](const FormulaArgs& a) {
+                 TrainConfig cfg;
+                 cfg.lr = a.at("lr");
+                 cfg.epochs = int(std::llround(a.at("epochs")));
+                 cfg.warmup_epochs = a.at("warmup_epochs");
+                 cfg.schedule.kind = "cosine";
+                 cfg.schedule.min_lr_ratio = a.at("min_lr_ratio");
+                 return make_schedule(cfg, std::llround(a.at("steps_per_epoch"))).lr(std::llround(a.at("step")));
                }});
   v.push_back({"steps_per_epoch", "steps", "floor(samples / global batch)", {"samples", "batch"}, {},
                [](const FormulaArgs& a) { return std::floor(a.at("samples") / a.at("batch")); }});

@@ -3,9 +3,11 @@
 
 Measured figures are drawn from the raw outputs kept in docs/results/data/<machine-date>/ (the
 JSON that `dtlab bench ... --json`, `dtlab train --json`, bench/compare_ddp.py and lab02_bench
-wrote); model figures are computed here from the closed forms dtlab teaches (docs/cost-model.md,
-core/src/formulas_*.cpp, core/src/optim.cpp) and say so on the figure. The DDP step timeline is
-labs/02-data-parallel/figures/ddp-step.svg, copied (docs/figures/README.md makes it).
+wrote); model figures say so on the figure and take every value from dtlab's own formulas
+(core/include/dtlab/formulas.hpp, core/src/formulas_*.cpp), asked through `dtlab calc --batch`:
+this script has no copy of any formula. The dtlab binary is $DTLAB_BIN, else build/bin/dtlab
+(./dtlab build makes it). The DDP step timeline is labs/02-data-parallel/figures/ddp-step.svg,
+copied (docs/figures/README.md makes it).
 
 Hand-written SVG, Python 3 standard library only. Deterministic: the same inputs give the same
 bytes (no dates, no dictionaries in arbitrary order, fixed number formats), so a test can
@@ -22,7 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -261,6 +265,74 @@ def gbps_label(v: float) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# dtlab's formulas, through `dtlab calc --batch` (cli/cmd_calc.cpp): no formula is copied here
+# ---------------------------------------------------------------------------------------------
+
+def dtlab_bin() -> Path:
+    """$DTLAB_BIN if set, else build/bin/dtlab; exits with a clear message when it is missing."""
+    env = os.environ.get("DTLAB_BIN", "")
+    path = Path(env) if env else ROOT / "build" / "bin" / "dtlab"
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        where = f"DTLAB_BIN={env}" if env else str(path)
+        sys.exit(f"make_figures: no dtlab binary at {where}: build dtlab first: ./dtlab build "
+                 f"(or point DTLAB_BIN at one). The model figures take their values from dtlab calc.")
+    return path
+
+
+def _arg(v) -> str:
+    """A number as dtlab calc reads it back exactly (Python's repr is the shortest round trip)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"not a finite number: {v!r}")
+    return str(v) if isinstance(v, int) else repr(v)
+
+
+class Calc:
+    """Lines of `dtlab calc --batch` ("NAME key=value ..."), collected first, then evaluated in one
+    subprocess: add() and series() return where their values will be, run() fills them in.
+
+        c = Calc()
+        bubble = c.add("pipeline_bubble_fraction", p=4, m=8)
+        curve = c.series("pipeline_bubble_fraction", "m", range(1, 33), p=4)
+        c.run()
+        c[bubble], c[curve]      # a float, a list of floats
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.values: list[float] | None = None
+
+    def add(self, name: str, **args) -> int:
+        assert self.values is None, "run() already called"
+        self.lines.append(" ".join([name] + [f"{k}={_arg(v)}" for k, v in args.items()]))
+        return len(self.lines) - 1
+
+    def series(self, name: str, key: str, values, **args) -> range:
+        """One line per value of parameter key, the others fixed."""
+        start = len(self.lines)
+        for v in values:
+            self.add(name, **{key: v}, **args)
+        return range(start, len(self.lines))
+
+    def run(self) -> "Calc":
+        cmd = [str(dtlab_bin()), "calc", "--batch"]
+        r = subprocess.run(cmd, input="".join(f"{line}\n" for line in self.lines),
+                           capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            sys.exit(f"make_figures: {' '.join(cmd)} failed (exit {r.returncode}):\n{r.stderr.strip()}")
+        out = r.stdout.split()
+        if len(out) != len(self.lines):
+            sys.exit(f"make_figures: dtlab calc --batch gave {len(out)} values for {len(self.lines)} lines")
+        self.values = [float(v) for v in out]
+        return self
+
+    def __getitem__(self, where):
+        assert self.values is not None, "run() first"
+        if isinstance(where, range):
+            return [self.values[i] for i in where]
+        return self.values[where]
+
+
+# ---------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------
 
@@ -308,7 +380,16 @@ def fig_pingpong(d: Data) -> str:
     sizes = sorted(pp["sizes"], key=lambda s: s["bytes"])
     xs = [s["bytes"] for s in sizes]
     lat = [s["latency_us"] for s in sizes]
-    bw = [s["bytes"] / (s["latency_us"] * 1e-6) / 1e9 for s in sizes]
+    line_x = [0.7 * 1.25 ** i for i in range(0, 200) if 0.7 * 1.25 ** i <= 24 * MiB]
+    # the fitted line T(n) = alpha + n beta (message_time), then bandwidths n / T (algbw)
+    times = Calc()
+    fit = times.series("message_time", "bytes", line_x, alpha=alpha, beta=beta)
+    times.run()
+    bws = Calc()
+    fit_bw = [bws.add("algbw", bytes=n, seconds=t) for n, t in zip(line_x, times[fit])]
+    measured_bw = [bws.add("algbw", bytes=s["bytes"], seconds=s["latency_us"] * 1e-6) for s in sizes]
+    bws.run()
+    bw = [bws[i] / 1e9 for i in measured_bw]
     svg = Svg(W, 560, "Ping-pong between two ranks: one-way time and bandwidth, with the fitted "
                       "alpha-beta line")
     xt = [(v, size_label(v)) for v in (1, 16, 256, 4 * KiB, 64 * KiB, MiB, 16 * MiB)]
@@ -316,8 +397,7 @@ def fig_pingpong(d: Data) -> str:
     c = Chart(svg, 120, 52, 430, 340, (0.7, 24 * MiB), (0.2, 3000), xlog=True, ylog=True)
     c.frame(xt, [(v, f"{v:g}") for v in (0.3, 1, 3, 10, 30, 100, 300, 1000, 3000)],
             "message size", "one-way time (µs)", "One-way time = half a round trip")
-    line_x = [0.7 * 1.25 ** i for i in range(0, 200) if 0.7 * 1.25 ** i <= 24 * MiB]
-    c.series(line_x, [(alpha + n * beta) * 1e6 for n in line_x], VERMILION, None, 2.5, "8 5")
+    c.series(line_x, [t * 1e6 for t in times[fit]], VERMILION, None, 2.5, "8 5")
     c.series(xs, lat, BLUE, "circle", 0, tips=[f"{size_label(a)}: {b:.3g} µs" for a, b in zip(xs, lat)])
     # the eager -> rendezvous region
     svg.rect(c.X(256), c.y, c.X(4 * KiB) - c.X(256), c.h, ORANGE, opacity="0.12")
@@ -326,7 +406,7 @@ def fig_pingpong(d: Data) -> str:
     r = Chart(svg, 690, 52, 440, 340, (0.7, 24 * MiB), (0, 12.5), xlog=True)
     r.frame(xt, [(v, f"{v:g}") for v in (0, 2, 4, 6, 8, 10, 12)], "message size",
             "bandwidth (GB/s)", "Bandwidth = size / one-way time")
-    r.series(line_x, [n / (alpha + n * beta) / 1e9 for n in line_x], VERMILION, None, 2.5, "8 5")
+    r.series(line_x, [bws[i] / 1e9 for i in fit_bw], VERMILION, None, 2.5, "8 5")
     r.hline(1 / beta / 1e9, VERMILION, "2 4", 1.2)
     svg.text(r.X(2), r.Y(1 / beta / 1e9) - 8, f"1/β = {1 / beta / 1e9:.1f} GB/s", size=15,
              fill=VERMILION)
@@ -486,17 +566,6 @@ def fig_ring() -> str:
     return svg.render()
 
 
-def allreduce_model_times(p: int, n: float, a: float, b: float, g: float) -> dict:
-    """Modeled time of each allreduce (Lab 01 handout, section 2; docs/cost-model.md)."""
-    lg = math.log2(p)
-    return {
-        "naive": 2 * (p - 1) * (a + n * b) + (p - 1) * n * g,
-        "recursive_doubling": lg * (a + n * b + n * g),
-        "ring": 2 * (p - 1) * a + 2 * (p - 1) / p * n * b + (p - 1) / p * n * g,
-        "rabenseifner": 2 * lg * a + 2 * (p - 1) / p * n * b + (p - 1) / p * n * g,
-    }
-
-
 ALGOS = [  # key, label, colour, marker, dash
     ("mpi", "MPI_Allreduce (Open MPI 4.1)", BLACK, "square", "7 4"),
     ("recursive_doubling", "recursive doubling", BLUE, "circle", None),
@@ -515,21 +584,32 @@ def fig_allreduce_model() -> str:
     c.frame(xt, log_ticks(-3, 1, gbps_label), "message size n (bytes per rank)", "busbw (GB/s)",
             "p = 8 ranks: busbw = (2(p−1)/p · n) / T(n)")
     ns = [4 * 2 ** (i / 4) for i in range(0, 4 * 26 + 1)]
+    keys = ("naive", "recursive_doubling", "ring", "rabenseifner")
+    # dtlab calc NAME_allreduce_time (the Lab 01 handout's section 2), then busbw of those times;
+    # the large-n limits are the same with alpha = 0, where busbw no longer depends on n
+    times = Calc()
+    t = {k: times.series(f"{k}_allreduce_time", "bytes", ns, p=p, alpha=a, beta=b, gamma=g) for k in keys}
+    t_inf = {k: times.add(f"{k}_allreduce_time", bytes=1, p=p, alpha=0, beta=b, gamma=g)
+             for k in ("naive", "recursive_doubling", "ring")}
+    times.run()
+    bus = Calc()
+    busbw = {k: [bus.add("busbw", p=p, bytes=n, seconds=s) for n, s in zip(ns, times[t[k]])] for k in keys}
+    limit = {k: bus.add("busbw", p=p, bytes=1, seconds=times[i]) for k, i in t_inf.items()}
+    bus.run()
     styles = {"naive": ("naive (all to r0, r0 to all)", ORANGE, None)}
     for key, label, color, _, _ in ALGOS[1:4]:
         styles[key] = (label, color, None)
-    for key in ("naive", "recursive_doubling", "ring", "rabenseifner"):
+    for key in keys:
         label, color, _ = styles[key]
-        ys = [(2 * (p - 1) / p * n) / allreduce_model_times(p, n, a, b, g)[key] / 1e9 for n in ns]
-        c.series(ns, ys, color, None, 3)
+        c.series(ns, [bus[i] / 1e9 for i in busbw[key]], color, None, 3)
     legend(svg, 800, 90, [(styles[k][0], styles[k][1], None, None)
                           for k in ("recursive_doubling", "rabenseifner", "ring", "naive")],
            columns=1, row=30)
     y = 250
     for s in ("α = 2 µs, β = 0.1 ns/B (10 GB/s),", "γ = 0.1 ns/B: dtlab's default", "cost model.",
-              "Large n: ring and Rabenseifner tend", f"to 2/(2β+γ) = {2 / (2 * b + g) / 1e9:.2f} GB/s, "
-              "doubling to", f"{2 * (p - 1) / p / (math.log2(p) * (b + g)) / 1e9:.2f} GB/s, "
-              f"naive to {2 * (p - 1) / p / (2 * (p - 1) * b + (p - 1) * g) / 1e9:.2f} GB/s."):
+              "Large n: ring and Rabenseifner tend", f"to 2/(2β+γ) = {bus[limit['ring']] / 1e9:.2f} GB/s, "
+              "doubling to", f"{bus[limit['recursive_doubling']] / 1e9:.2f} GB/s, "
+              f"naive to {bus[limit['naive']] / 1e9:.2f} GB/s."):
         svg.text(800, y, s, size=16)
         y += 24
     svg.source(["Computed from the modeled times of the Lab 01 handout, section 2: the closed forms of "
@@ -737,43 +817,42 @@ def fig_overlap_model(d: Data) -> str:
     return svg.render()
 
 
-def lr_at(step: int, lr: float, warmup: int, total: int) -> float:
-    """dtlab::LrSchedule::lr (core/src/optim.cpp), cosine to 0 after a linear warmup."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    t = step - warmup
-    T = total - warmup
-    x = min(t, T) / T
-    return lr * 0.5 * (1 + math.cos(math.pi * x))
-
-
 def fig_lr_schedule() -> str:
+    samples, epochs = 60000, 10
+    spe_calc = Calc()  # steps per epoch, as dtlab train's sampler counts them
+    spe_of = {b: spe_calc.add("steps_per_epoch", samples=samples, batch=b) for b in (512, 1024)}
+    spe_calc.run()
+    spe_of = {b: int(spe_calc[i]) for b, i in spe_of.items()}
     svg = Svg(W, 470, "Learning rate against epoch: linear scaling rule and warmup, as dtlab train schedules it")
     svg.model_tag("SCHEDULE: computed from core/src/optim.cpp")
     c = Chart(svg, 100, 56, 560, 330, (0, 10), (0, 0.45))
     c.frame([(v, str(v)) for v in range(0, 11)], [(v / 100, f"{v / 100:g}") for v in range(0, 46, 5)],
-            "epoch (60,000 training images; 117 steps at batch 512, 58 at 1024)", "learning rate",
-            ylabel_dx=62)
+            f"epoch ({samples:,} training images; {spe_of[512]} steps at batch 512, {spe_of[1024]} at 1024)",
+            "learning rate", ylabel_dx=62)
     cases = [  # batch, lr, warmup epochs, colour, dash, label
         (512, 0.2, 0.5, BLUE, None, "512 · lr 0.2 · warmup 0.5 → 89.93%"),
         (1024, 0.2, 0.5, GREY, "3 4", "1024 · lr 0.2 (not scaled) → 89.04%"),
         (1024, 0.4, 0.5, VERMILION, "8 5", "1024 · lr 0.4 · warmup 0.5 → NaN"),
         (1024, 0.4, 1.0, GREEN, None, "1024 · lr 0.4 · warmup 1 → 89.38%"),
     ]
-    items = []
-    for batch, lr, wu, color, dash, label in cases:
-        spe = 60000 // batch
-        total = 10 * spe
-        warm = int(math.floor(wu * spe + 0.5))
-        xs = [s / spe for s in range(total)]
-        ys = [lr_at(s, lr, warm, total) for s in range(total)]
-        c.series(xs, ys, color, None, 3 if dash is None else 2.6, dash)
-        items.append((label, color, None, dash))
+    # dtlab calc cosine_lr: dtlab train's make_schedule and LrSchedule::lr (core/src/optim.cpp)
+    lrs = Calc()
+    curves = [lrs.series("cosine_lr", "step", range(epochs * spe_of[batch]), lr=lr, epochs=epochs,
+                         steps_per_epoch=spe_of[batch], warmup_epochs=wu)
+              for batch, lr, wu, _, _, _ in cases]
     # where the scaled run with half an epoch of warmup diverged (Lab 02 handout, section 6)
-    spe = 60000 // 1024
-    x, y = c.X(44 / spe), c.Y(lr_at(44, 0.4, 29, 10 * spe))
+    nan_step = 44
+    nan_lr = lrs.add("cosine_lr", step=nan_step, lr=0.4, epochs=epochs, steps_per_epoch=spe_of[1024],
+                     warmup_epochs=0.5)
+    lrs.run()
+    items = []
+    for (batch, lr, wu, color, dash, label), curve in zip(cases, curves):
+        xs = [s / spe_of[batch] for s in range(epochs * spe_of[batch])]
+        c.series(xs, lrs[curve], color, None, 3 if dash is None else 2.6, dash)
+        items.append((label, color, None, dash))
+    x, y = c.X(nan_step / spe_of[1024]), c.Y(lrs[nan_lr])
     svg.marker(x, y, "cross", VERMILION, 8)
-    svg.text(x - 30, y - 16, "NaN at step 44", size=15, fill=VERMILION, weight="600")
+    svg.text(x - 30, y - 16, f"NaN at step {nan_step}", size=15, fill=VERMILION, weight="600")
     svg.text(700, 84, "batch · learning rate · warmup (epochs)", size=16, weight="600")
     svg.text(700, 106, "→ test accuracy after 10 epochs", size=16, weight="600")
     legend(svg, 700, 140, items, columns=1, row=30)
@@ -782,7 +861,7 @@ def fig_lr_schedule() -> str:
               "gradual warmup. Accuracies: 2 ranks,", "--strategy ddp, measured (Lab 02", "handout, section 6)."):
         svg.text(700, y, s, size=16, fill=MUTED)
         y += 23
-    svg.source(["Curves computed with dtlab::LrSchedule::lr (linear warmup, then cosine to 0); "
+    svg.source(["Curves from dtlab calc cosine_lr (LrSchedule::lr: linear warmup, then cosine to 0); "
                 "batch 512 and batch 1024 at lr 0.2 give the same curve per epoch."])
     return svg.render()
 
@@ -816,7 +895,15 @@ def fig_training_accuracy(d: Data) -> str:
 
 def fig_pipeline() -> str:
     p, m = 4, 8
-    units = 2 * (m + p - 1)
+    ps, ms = (2, 4, 8), list(range(1, 33))
+    calc = Calc()
+    # in units of one forward (= one backward): a forward sweep, and a step of forward + backward
+    sweep = calc.add("pipeline_step_time", p=p, m=m, t=1)
+    step = calc.add("pipeline_step_time", p=p, m=m, t=2)
+    bubble = calc.add("pipeline_bubble_fraction", p=p, m=m)
+    curves = {pp: calc.series("pipeline_bubble_fraction", "m", ms, p=pp) for pp in ps}
+    calc.run()
+    sweep, units = int(calc[sweep]), int(calc[step])
     svg = Svg(W, 500, f"GPipe schedule, p = {p} stages, m = {m} micro-batches: the pipeline bubble")
     svg.model_tag()
     svg.text(16, 30, f"GPipe, p = {p} stages, m = {m} micro-batches (forward = backward = 1 unit)",
@@ -828,7 +915,7 @@ def fig_pipeline() -> str:
         busy = {}
         for j in range(m):
             busy[s + j] = ("F", j)
-            busy[(m + p - 1) + (p - 1 - s) + j] = ("B", j)
+            busy[sweep + (p - 1 - s) + j] = ("B", j)
         for t in range(units):
             x = left + t * cw
             if t in busy:
@@ -842,7 +929,7 @@ def fig_pipeline() -> str:
     svg.arrow(left, yb + 6, left + units * cw, yb + 6, MUTED, 1.5, 8)
     svg.text(left + units * cw / 2, yb + 28, f"time: 2(m + p − 1) = {units} units", size=15,
              anchor="middle", fill=MUTED)
-    frac = (p - 1) / (m + p - 1)
+    frac = calc[bubble]
     legend_y = yb + 62
     for k, (lab, col) in enumerate((("forward of micro-batch", BLUE), ("backward", ORANGE),
                                     ("idle: the bubble", "#F2F2F2"))):
@@ -850,17 +937,17 @@ def fig_pipeline() -> str:
         svg.rect(x, legend_y - 14, 22, 22, col, stroke="#BBBBBB", rx=3)
         svg.text(x + 30, legend_y + 3, lab, size=16)
     svg.text(left, legend_y + 48, f"Each stage idles 2(p − 1) of 2(m + p − 1) units:", size=18, weight="600")
-    svg.text(left, legend_y + 74, f"bubble = (p − 1)/(m + p − 1) = {p - 1}/{m + p - 1} = {frac * 100:.1f}%",
+    svg.text(left, legend_y + 74, f"bubble = (p − 1)/(m + p − 1) = {p - 1}/{sweep} = {frac * 100:.1f}%",
              size=18, weight="600")
     # right: bubble fraction against m
     c = Chart(svg, 800, 90, 320, 240, (1, 32), (0, 1))
     c.frame([(v, str(v)) for v in (1, 8, 16, 24, 32)], [(v / 4, f"{v * 25}%") for v in range(5)],
             "micro-batches m", "", None)
     svg.text(c.x, c.y - 14, "bubble (p − 1)/(m + p − 1)", size=16, weight="600")
-    for pp, color in ((2, GREEN), (4, BLUE), (8, VERMILION)):
-        ms = list(range(1, 33))
-        c.series(ms, [(pp - 1) / (mm + pp - 1) for mm in ms], color, None, 2.6)
-        svg.text(c.X(12) + 2, c.Y((pp - 1) / (12 + pp - 1)) - 8, f"p = {pp}", size=15,
+    for pp, color in zip(ps, (GREEN, BLUE, VERMILION)):
+        ys = calc[curves[pp]]
+        c.series(ms, ys, color, None, 2.6)
+        svg.text(c.X(12) + 2, c.Y(ys[ms.index(12)]) - 8, f"p = {pp}", size=15,
                  fill=color, weight="600")
     svg.marker(c.X(m), c.Y(frac), "circle", BLUE, 6)
     svg.source(["Computed from dtlab's formulas pipeline_bubble_fraction and pipeline_step_time "
@@ -871,16 +958,18 @@ def fig_pipeline() -> str:
 
 def fig_compression_bytes() -> str:
     n = 535818  # the default MLP's gradient, 784-512-256-10 (Lab 02 handout, section 4)
-    dense = n * 4
-
-    def topk(ratio):  # topk_bytes: ceil(ratio n) (32 + 32)/8
-        return math.ceil(ratio * n) * 8
-
-    def topk_gather(ratio, p):  # topk_allgather_bytes_received
-        return (p - 1) * math.ceil(ratio * n) * 8
-
-    sign = math.ceil(n / 8) + 4
-    qsgd = {b: math.ceil(n * (b + 1) / 8) + 4 for b in (2, 4, 8)}
+    ratios = [0.0005 * 10 ** (i / 40) for i in range(0, 133) if 0.0005 * 10 ** (i / 40) <= 1.0001]
+    calc = Calc()
+    dense = calc.add("dense_bytes", n=n)
+    topk = calc.series("topk_bytes", "ratio", ratios, n=n)
+    topk_gather = calc.series("topk_allgather_bytes_received", "ratio", ratios, n=n, p=8)
+    sign = calc.add("sign_bytes", n=n)
+    qsgd4 = calc.add("qsgd_bytes", n=n, bits=4)
+    # top-k sends as many bytes as dense at k/n = value_bits / (value_bits + index_bits): the
+    # compression ratio of sending every value (k = n)
+    crossover = calc.add("topk_compression_ratio", ratio=1)
+    calc.run()
+    dense, sign, qsgd4, crossover = calc[dense], calc[sign], calc[qsgd4], calc[crossover]
     svg = Svg(W, 500, "Bytes per step of compressed gradients against the top-k ratio, n = 535,818")
     svg.model_tag("BYTES ONLY: computed from dtlab's formulas")
     c = Chart(svg, 130, 60, 620, 340, (0.0005, 1), (2 * KiB, 32 * MiB), xlog=True, ylog=True)
@@ -888,20 +977,20 @@ def fig_compression_bytes() -> str:
             [(v, size_label(v)) for v in (4 * KiB, 64 * KiB, MiB, 16 * MiB)],
             "top-k ratio k/n (share of the gradient's values sent)", "bytes per rank per step",
             ylabel_dx=95)
-    ratios = [0.0005 * 10 ** (i / 40) for i in range(0, 133) if 0.0005 * 10 ** (i / 40) <= 1.0001]
     c.series(ratios, [dense] * len(ratios), BLACK, None, 2.4, "7 4")
-    c.series(ratios, [topk(r) for r in ratios], BLUE, None, 3)
-    c.series(ratios, [topk_gather(r, 8) for r in ratios], VERMILION, None, 3, "3 4")
+    c.series(ratios, calc[topk], BLUE, None, 3)
+    c.series(ratios, calc[topk_gather], VERMILION, None, 3, "3 4")
     c.series(ratios, [sign] * len(ratios), GREEN, None, 2.4)
-    c.series(ratios, [qsgd[4]] * len(ratios), PURPLE, None, 2.4, "10 4 2 4")
-    c.vline(0.5, GREY, "4 4", 1.2)
-    svg.text(c.X(0.5) - 6, c.y + 20, "top-k ≥ dense from k/n = 0.5", size=14, anchor="end", fill=MUTED)
+    c.series(ratios, [qsgd4] * len(ratios), PURPLE, None, 2.4, "10 4 2 4")
+    c.vline(crossover, GREY, "4 4", 1.2)
+    svg.text(c.X(crossover) - 6, c.y + 20, f"top-k ≥ dense from k/n = {crossover:g}", size=14, anchor="end",
+             fill=MUTED)
     legend(svg, 790, 80, [
         (f"dense fp32: 4n = {size_label(dense)}", BLACK, None, "7 4"),
         ("top-k: k·(4 B value + 4 B index)", BLUE, None, None),
         ("top-k, received by allgather, p = 8", VERMILION, None, "3 4"),
         (f"sign + scale: n/8 + 4 = {size_label(sign)}", GREEN, None, None),
-        (f"QSGD 4 bits: {size_label(qsgd[4])}", PURPLE, None, "10 4 2 4"),
+        (f"QSGD 4 bits: {size_label(qsgd4)}", PURPLE, None, "10 4 2 4"),
     ], columns=1, row=30)
     y = 265
     for s in ("Accuracy against bytes needs Lab 06's", "measurements: it is not drawn here.",
@@ -952,6 +1041,7 @@ def main(argv=None) -> int:
         for name, _, _, src in FIGURES:
             print(f"{name:26} {src}")
         return 0
+    dtlab_bin()  # before anything is written: the model figures need it
     data = Data(Path(args.data).resolve())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

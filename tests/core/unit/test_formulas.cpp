@@ -7,6 +7,7 @@
 #include "dtlab/costmodel.hpp"
 #include "dtlab/error.hpp"
 #include "dtlab/formulas.hpp"
+#include "dtlab/optim.hpp"
 
 namespace dtlab {
 namespace {
@@ -48,6 +49,38 @@ TEST(Formulas, TrainingFormulasMatchHandCalculations) {
   EXPECT_NEAR(evaluate("expected_max_exponential", {{"t", 1}, {"workers", 3}}), 1 + 0.5 + 1.0 / 3, 1e-12);
   EXPECT_EQ(evaluate("loss_scale_needed", {{"gradient", std::exp2(-30)}}), 64);  // 2^-30 * 2^6 = 2^-24
   EXPECT_NEAR(evaluate("amdahl_speedup", {{"serial", 0.05}, {"p", 1e9}}), 20, 1e-6);  // the 1/s ceiling
+}
+
+TEST(Formulas, CosineLrIsDtlabTrainsSchedule) {
+  // 10 epochs of 10 steps, 1 epoch of warmup: lr/10, 2 lr/10, ..., lr at step 9, then a cosine over
+  // the 90 remaining steps: half way (step 55) lr/2, and 0 from step 100 on.
+  const auto lr = [](double step, double warmup_epochs = 1, double min_lr_ratio = 0) {
+    return evaluate("cosine_lr", {{"lr", 0.4}, {"step", step}, {"epochs", 10}, {"steps_per_epoch", 10},
+                                  {"warmup_epochs", warmup_epochs}, {"min_lr_ratio", min_lr_ratio}});
+  };
+  EXPECT_NEAR(lr(0), 0.04, 1e-15);
+  EXPECT_NEAR(lr(9), 0.4, 1e-15);
+  EXPECT_NEAR(lr(10), 0.4, 1e-15);
+  EXPECT_NEAR(lr(55), 0.2, 1e-15);
+  EXPECT_NEAR(lr(100), 0.0, 1e-15);
+  EXPECT_NEAR(lr(100, 1, 0.25), 0.1, 1e-15);  // min_lr = min_lr_ratio lr
+  // Warmup epochs become whole steps as dtlab train rounds them: 0.55 epochs of 10 steps = 6 steps.
+  EXPECT_NEAR(lr(0, 0.55), 0.4 / 6, 1e-15);
+  // The warmup is warmup_lr's, and the whole curve is LrSchedule's, bit for bit.
+  EXPECT_EQ(lr(3), evaluate("warmup_lr", {{"lr", 0.4}, {"step", 3}, {"warmup", 10}}));
+  ScheduleConfig sc;
+  sc.kind = "cosine";
+  sc.warmup_steps = 29;
+  sc.total_steps = 580;
+  const LrSchedule schedule(0.4, sc);
+  for (int step = 0; step < 600; step += 7)
+    EXPECT_EQ(evaluate("cosine_lr", {{"lr", 0.4}, {"step", double(step)}, {"epochs", 10}, {"steps_per_epoch", 58},
+                                     {"warmup_epochs", 0.5}}),
+              schedule.lr(step))
+        << "step " << step;
+  // Without warmup_epochs, dtlab train's default (0.5 epochs).
+  EXPECT_EQ(evaluate("cosine_lr", {{"lr", 0.4}, {"step", 0}, {"epochs", 10}, {"steps_per_epoch", 58}}), 0.4 / 29);
+  EXPECT_THROW(evaluate("cosine_lr", {{"lr", 0.4}, {"step", 0}, {"epochs", 0}, {"steps_per_epoch", 58}}), Error);
 }
 
 TEST(Formulas, ArgumentsAreCheckedByName) {
