@@ -115,7 +115,13 @@ int grade_batch(const GradeCmdOptions& o) {
         fs::create_directories(out / name);
         write_json_file((out / name / "results.json").string(), gradescope_results(res).dump(2));
         row += fmt::format(",{:g},{:g},", res.score, res.max_score);
-        for (const auto& r : res.items) row += fmt::format(",{:g}", r.score);
+        // One column per rubric item, matched by name: an item this grading skipped (--only, or
+        // hidden tests absent from the student edition) leaves its column empty.
+        for (const auto& it : rubric.items) {
+          const auto r = std::find_if(res.items.begin(), res.items.end(),
+                                      [&](const ItemResult& x) { return x.item && x.item->name == it.name; });
+          row += r == res.items.end() ? std::string(",") : fmt::format(",{:g}", r->score);
+        }
         std::lock_guard lock(print);
         if (!o.quiet) std::printf("%-40s %7.2f / %g\n", name.c_str(), res.score, res.max_score);
       } catch (const std::exception& e) {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <toml++/toml.h>
 
 #include "dtlab/error.hpp"
@@ -322,6 +323,24 @@ TEST(Grader, BatchGradesAClassWhateverItSubmitted) {
   EXPECT_NE(csv.find("\"alice\",9,9,"), std::string::npos) << csv;   // 6 + 3 points: full
   EXPECT_NE(csv.find("\"bob.zip\",0,9,"), std::string::npos) << csv;
   EXPECT_NE(csv.find("\"carol.tar.gz\",0,9,"), std::string::npos) << csv;
+  // Item columns are matched by name: alice's "allreduce ring" column holds its 6 points, and an
+  // item --only skipped (broadcast) is an empty field, not another item's score.
+  auto fields = [](const std::string& line) {
+    std::vector<std::string> f;
+    std::stringstream in(line);
+    for (std::string x; std::getline(in, x, ',');) f.push_back(x);
+    return f;
+  };
+  std::stringstream lines(csv);
+  std::string header, row;
+  std::getline(lines, header);
+  while (std::getline(lines, row) && row.rfind("\"alice\"", 0) != 0) {}
+  const auto h = fields(header), a = fields(row);
+  const auto col = [&](const std::string& name) { return std::find(h.begin(), h.end(), name) - h.begin(); };
+  ASSERT_LT(std::size_t(col("\"allreduce ring\"")), a.size()) << csv;
+  EXPECT_EQ(a[col("\"allreduce ring\"")], "6") << csv;
+  EXPECT_EQ(a[col("\"allreduce ring (hidden)\"")], "3") << csv;
+  EXPECT_EQ(a[col("\"broadcast\"")], "") << csv;
   for (const char* who : {"alice", "bob.zip", "carol.tar.gz", "dave.zip", "erin"}) {
     const json res = json::parse(read_file(d / "class-grades" / who / "results.json"));
     expect_gradescope_format(res);
