@@ -3,7 +3,8 @@
 #
 #   tools/slides.sh              render every deck to build/slides/<deck>.html, and to
 #                                build/slides/<deck>.pdf when Chromium is installed
-#   tools/slides.sh figures      regenerate slides/figures/*.svg from docs/results/data
+#   tools/slides.sh figures      regenerate slides/figures/*.svg from docs/results/data and dtlab's
+#                                formulas (dtlab calc --batch: needs the dtlab binary)
 #   tools/slides.sh check        render, then open every deck in headless Chromium
 #                                (tools/check_slides.mjs): slide counts, images, a screenshot of
 #                                slide 1 of each deck (build/slides/screenshots/), overflow, PDF
@@ -11,7 +12,9 @@
 #   tools/slides.sh help
 #
 # Options (before or after the command): --out DIR (default build/slides, or $DTLAB_SLIDES_OUT),
-# --no-pdf. `./dtlab slides ARGS` runs this after `./dtlab setup`.
+# --no-pdf. `./dtlab slides ARGS` runs this after `./dtlab setup`. `figures` and `check` run
+# make_figures.py, whose model figures ask dtlab's formulas through `dtlab calc --batch`: the binary
+# is $DTLAB_BIN, else build/bin/dtlab (./dtlab build); without it they fail and say so.
 #
 # A deck is a slides/*.md whose front matter says `marp: true` (slides/README.md is not one).
 # Marp (tools/node_modules, pinned by tools/package-lock.json) makes the HTML; the figures are
@@ -27,6 +30,7 @@ slides="$root/slides"
 tools="$root/tools"
 marp="$tools/node_modules/.bin/marp"
 chromium="${DTLAB_CHROMIUM:-/usr/bin/chromium}"
+dtlab_bin="${DTLAB_BIN:-$root/build/bin/dtlab}"
 out="${DTLAB_SLIDES_OUT:-$root/build/slides}"
 pdf=1
 cmd=""
@@ -69,8 +73,16 @@ need_node() {
   [ -x "$marp" ] || die "Marp is not installed in tools/node_modules: run ./dtlab setup (npm ci in tools/)" "$code"
 }
 
-figures() {
+# make_figures.py (here, and in check_slides.mjs) reads DTLAB_BIN: the dtlab that `calc --batch`
+# computes the model figures with.
+need_dtlab() {
   command -v python3 >/dev/null 2>&1 || die "python3 is missing"
+  [ -x "$dtlab_bin" ] || die "no dtlab binary at $dtlab_bin: build dtlab first: ./dtlab build (or set DTLAB_BIN); the model figures come from dtlab calc"
+  export DTLAB_BIN="$dtlab_bin"
+}
+
+figures() {
+  need_dtlab
   python3 "$slides/figures/make_figures.py"
 }
 
@@ -132,6 +144,7 @@ check() {
   # 77: CTest's SKIP_RETURN_CODE for tests/slides, when the tools are not installed
   need_node 77
   [ -x "$chromium" ] || die "no Chromium at $chromium: the check needs a real browser (apt-get install chromium, or ./dtlab setup)" 77
+  need_dtlab
   render
   local decks_list=()
   local deck

@@ -903,7 +903,7 @@ def fig_pipeline() -> str:
     bubble = calc.add("pipeline_bubble_fraction", p=p, m=m)
     curves = {pp: calc.series("pipeline_bubble_fraction", "m", ms, p=pp) for pp in ps}
     calc.run()
-    sweep, units = int(calc[sweep]), int(calc[step])
+    sweep, units = round(calc[sweep]), round(calc[step])
     svg = Svg(W, 500, f"GPipe schedule, p = {p} stages, m = {m} micro-batches: the pipeline bubble")
     svg.model_tag()
     svg.text(16, 30, f"GPipe, p = {p} stages, m = {m} micro-batches (forward = backward = 1 unit)",
