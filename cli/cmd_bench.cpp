@@ -206,10 +206,12 @@ AllreduceFn allreduce_algorithm(const std::string& name) {
                           "rabenseifner or auto", name));
 }
 
-AllreduceTarget host_allreduce_target(const Comm& world, const std::vector<std::string>& algos,
+AllreduceTarget host_allreduce_target(const Comm& world, std::vector<std::string> algos,
                                       std::size_t max_count) {
+  if (algos.empty()) algos = {"mpi", "recursive_doubling", "ring", "rabenseifner", "auto"};
   auto buf = std::make_shared<std::vector<float>>(max_count);
   AllreduceTarget t;
+  t.algos = algos;
   t.note = "# mpi is the library's MPI_Allreduce; the others are Lab 01's reference algorithms";
   t.load = [buf](std::span<const float> v) { std::copy(v.begin(), v.end(), buf->begin()); };
   t.store = [buf](std::span<float> out) { std::copy_n(buf->begin(), out.size(), out.begin()); };
@@ -227,18 +229,15 @@ int run_allreduce(const AllreduceOptions& o, const LaunchOptions& launch) {
   const int p = world.size(), me = world.rank();
   const auto all = sizes(std::max<std::uint64_t>(4, parse_bytes(o.min_bytes)), parse_bytes(o.max_bytes));
   const bool cuda = o.device == "cuda";
-  std::vector<std::string> algos = o.algos;
-  if (algos.empty())
-    algos = cuda ? std::vector<std::string>{"nccl", "staged", "lab01"}
-                 : std::vector<std::string>{"mpi", "recursive_doubling", "ring", "rabenseifner", "auto"};
   const std::size_t max_count = all.back() / 4;
 #ifdef DTLAB_WITH_CUDA
-  const AllreduceTarget target = cuda ? device_allreduce_target(world, algos, max_count)
-                                      : host_allreduce_target(world, algos, max_count);
+  const AllreduceTarget target = cuda ? device_allreduce_target(world, o.algos, max_count)
+                                      : host_allreduce_target(world, o.algos, max_count);
 #else
   if (cuda) throw Error("--device cuda: this dtlab was built without CUDA");
-  const AllreduceTarget target = host_allreduce_target(world, algos, max_count);
+  const AllreduceTarget target = host_allreduce_target(world, o.algos, max_count);
 #endif
+  const std::vector<std::string>& algos = target.algos;
   if (me == 0)
     std::printf("# dtlab bench allreduce: %d ranks, float sum, in place on %s buffers, best of 3 "
                 "trials, slowest rank\n%s\n"

@@ -24,9 +24,13 @@ namespace dtlab::cli {
 
 using nlohmann::json;
 
-AllreduceTarget device_allreduce_target(const Comm& world, const std::vector<std::string>& algos,
+AllreduceTarget device_allreduce_target(const Comm& world, std::vector<std::string> algos,
                                         std::size_t max_count) {
   const cuda::Placement place = cuda::place_on_gpu(world);
+  if (algos.empty()) {  // NCCL cannot run two ranks on one GPU: leave it out rather than fail
+    if (!place.shared) algos.push_back("nccl");
+    algos.insert(algos.end(), {"staged", "lab01"});
+  }
   // Both backends where they can exist: NCCL only when no two ranks share a GPU.
   struct State {
     cuda::Stream stream;
@@ -43,6 +47,7 @@ AllreduceTarget device_allreduce_target(const Comm& world, const std::vector<std
   st->staged = std::make_unique<cuda::DeviceComm>(world, place, cuda::Backend::staged);
 
   AllreduceTarget t;
+  t.algos = algos;
   const auto gpus = visible_gpus();
   t.note = fmt::format("# GPU {} ({}), {} rank(s) per GPU on the node; nccl: NCCL {}.{}.{}; staged: "
                        "MPI_Allreduce through pinned host memory; lab01*: Lab 01's reference, staged, "
