@@ -31,20 +31,15 @@ using nlohmann::json;
 
 namespace {
 
-double now() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
 // Best of `trials` runs of f, each the mean over `iters` calls: the usual guard against a noisy
 // neighbour on a shared machine.
 template <class F>
 double best_mean(int trials, std::int64_t iters, F&& f) {
   double best = INFINITY;
   for (int t = 0; t < trials; ++t) {
-    const double t0 = now();
+    const double t0 = steady_seconds();
     for (std::int64_t i = 0; i < iters; ++i) f();
-    best = std::min(best, (now() - t0) / double(iters));
+    best = std::min(best, (steady_seconds() - t0) / double(iters));
   }
   return best;
 }

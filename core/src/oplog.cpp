@@ -43,7 +43,7 @@ const CommInfo& RankLog::comm_info(std::uint64_t id) const {
   throw Error(fmt::format("rank {}'s log uses communicator {} but does not describe it", rank, id));
 }
 
-static double steady_seconds() {
+double steady_seconds() {
   using namespace std::chrono;
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }

@@ -170,11 +170,6 @@ TrainState load_checkpoint(const fs::path& path, Mlp& model, Optimizer& opt) {
 
 namespace {
 
-double now() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
 // A one-line progress bar on a terminal; on a pipe (CI, mpirun without a terminal) nothing per step.
 class Progress {
  public:
@@ -184,7 +179,7 @@ class Progress {
 
   void update(int epoch, std::int64_t batch, double loss, double samples_per_sec) {
     if (!on_ || !tty_) return;
-    const double t = now();
+    const double t = steady_seconds();
     if (t - last_ < 0.1 && batch + 1 < steps_) return;
     last_ = t;
     constexpr int kWidth = 30;
@@ -274,7 +269,7 @@ void summarise(TrainResult& res, std::int64_t steps, double wall_seconds) {
 
 TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& comm,
                   Strategy& strategy, Mlp& model) {
-  const double t_begin = now();
+  const double t_begin = steady_seconds();
   if (data.train.features != model.config().inputs || data.train.classes != model.config().classes)
     throw Error(fmt::format("model {} does not fit dataset {} ({} features, {} classes)",
                             model.config().describe(), data.train.name, data.train.features,
@@ -308,7 +303,7 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
   for (std::int64_t epoch = st.epoch; epoch < cfg.epochs && !stop; ++epoch) {
     double loss_sum = 0;
     std::int64_t seen = 0;
-    const double t_epoch = now();
+    const double t_epoch = steady_seconds();
     for (std::int64_t b = epoch == st.epoch ? st.next_batch : 0; b < steps_per_epoch; ++b) {
       if (cfg.max_steps >= 0 && st.step >= cfg.max_steps) {
         stop = true;
@@ -339,9 +334,9 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
       ++st.step;
       st.epoch = epoch;
       st.next_batch = b + 1;
-      const double elapsed = now() - t_epoch;
+      const double elapsed = steady_seconds() - t_epoch;
       const double sps = double(seen) * comm.size() / std::max(elapsed, 1e-9);
-      csv.row(st.step, epoch, info.lr, loss, sps, now() - t_begin);
+      csv.row(st.step, epoch, info.lr, loss, sps, steady_seconds() - t_begin);
       progress.update(int(epoch), b, loss, sps);
       if (cfg.checkpoint_every > 0 && !cfg.checkpoint_dir.empty() &&
           st.step % cfg.checkpoint_every == 0) {
@@ -349,7 +344,7 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
         res.checkpoints.push_back(checkpoint_path(cfg.checkpoint_dir, st.step));
       }
     }
-    const double epoch_seconds = now() - t_epoch;
+    const double epoch_seconds = steady_seconds() - t_epoch;
     progress.end_epoch();
     res.train_seconds += epoch_seconds;
     res.samples += seen * comm.size();
@@ -374,7 +369,7 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
   }
   strategy.finish(comm, model);
   csv.close();
-  summarise(res, st.step, now() - t_begin);
+  summarise(res, st.step, steady_seconds() - t_begin);
   return res;
 }
 

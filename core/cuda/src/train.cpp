@@ -47,11 +47,6 @@ Registry<GpuStrategyFactory>& registry() {
   return r;
 }
 
-double now() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
 // Two doubles the device adds into (loss and correct count), read back by the host.
 struct Accumulators {
   DeviceBuffer<double> d{2};
@@ -98,7 +93,7 @@ std::unique_ptr<GpuStrategy> make_gpu_strategy(const std::string& name, DeviceCo
 
 TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
                        const DataSplit& data, const Comm& comm, Mlp& host_model) {
-  const double t_begin = now();
+  const double t_begin = steady_seconds();
   if (!cfg.checkpoint_dir.empty() || !cfg.resume.empty())
     throw Error("checkpoints are not supported with --device cuda yet; train on the CPU to write or "
                 "resume them");
@@ -148,7 +143,7 @@ TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
   bool stop = false;
   stream.synchronize();
   for (int epoch = 0; epoch < cfg.epochs && !stop; ++epoch) {
-    const double t_epoch = now();
+    const double t_epoch = steady_seconds();
     train_acc.zero(stream);
     double loss_read = 0;  // what the accumulator held at the last per-step read
     std::int64_t seen = 0;
@@ -171,14 +166,14 @@ TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
       seen += local;
       if (csv.is_open()) {  // a per-step loss costs a synchronisation per step
         const double total = train_acc.read(stream)[0];
-        const double elapsed = now() - t_epoch;
+        const double elapsed = steady_seconds() - t_epoch;
         csv.row(step, epoch, info.lr, total - loss_read,
-                double(seen) * comm.size() / std::max(elapsed, 1e-9), now() - t_begin);
+                double(seen) * comm.size() / std::max(elapsed, 1e-9), steady_seconds() - t_begin);
         loss_read = total;
       }
     }
     const double loss_total = train_acc.read(stream)[0];  // also waits for the epoch's last step
-    const double epoch_seconds = now() - t_epoch;
+    const double epoch_seconds = steady_seconds() - t_epoch;
     res.train_seconds += epoch_seconds;
     res.samples += seen * comm.size();
     if (seen == 0) break;
@@ -199,7 +194,7 @@ TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
   }
   model.download_params(host_model.params());
   csv.close();
-  summarise(res, step, now() - t_begin);
+  summarise(res, step, steady_seconds() - t_begin);
   return res;
 }
 

@@ -81,6 +81,9 @@ struct RankLog {
   std::string_view label(const Op& op) const { return labels.at(op.label); }
 };
 
+// Seconds on the monotonic clock (from an arbitrary origin): for timing intervals.
+double steady_seconds();
+
 // This process's log. One per process: every communicator appends to it, from any thread; each
 // thread's ops carry its lane (set_thread_lane), so the replay can tell a communication worker's
 // ops from the program's own.

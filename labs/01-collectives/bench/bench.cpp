@@ -38,11 +38,6 @@ Fn algorithm(const std::string& name) {
   return it->second;
 }
 
-double now() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
 // Rank r's input: r + 1 everywhere, so the sum is p(p+1)/2 exactly.
 bool correct_once(const dtlab::Comm& c, Fn fn, std::vector<float>& data) {
   std::fill(data.begin(), data.end(), float(c.rank() + 1));
@@ -67,17 +62,17 @@ json time_sizes(const dtlab::Comm& c, Fn fn, const std::vector<std::uint64_t>& s
     std::fill(data.begin(), data.end(), 0.0f);  // repeated sums of zeros neither grow nor overflow
     auto once = [&] { fn(c, std::span<float>(data)); };
     once();
-    double probe[1] = {now()};
+    double probe[1] = {dtlab::steady_seconds()};
     once();
-    probe[0] = now() - probe[0];
+    probe[0] = dtlab::steady_seconds() - probe[0];
     dtlab::baseline::allreduce(c, std::span<double>(probe), dtlab::ReduceOp::max);
     const std::int64_t iters = std::clamp<std::int64_t>(std::int64_t(0.03 / std::max(probe[0], 1e-9)), 2, 5000);
     double best = 1e30;
     for (int trial = 0; trial < 3; ++trial) {
       c.barrier();
-      double t[1] = {now()};
+      double t[1] = {dtlab::steady_seconds()};
       for (std::int64_t i = 0; i < iters; ++i) once();
-      t[0] = (now() - t[0]) / double(iters);
+      t[0] = (dtlab::steady_seconds() - t[0]) / double(iters);
       dtlab::baseline::allreduce(c, std::span<double>(t), dtlab::ReduceOp::max);
       best = std::min(best, t[0]);
     }

@@ -36,11 +36,6 @@ using dtlab::Comm;
 
 namespace {
 
-double now() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
 // A model, its optimizer and a fixed batch of synthetic images: one training step at a time,
 // driven as dtlab::train drives a strategy.
 struct Trainer {
@@ -91,9 +86,9 @@ double time_steps(const Comm& c, int iters, F&& fn) {
   double best = INFINITY;
   for (int trial = 0; trial < 3; ++trial) {
     c.barrier();
-    double t[1] = {now()};
+    double t[1] = {dtlab::steady_seconds()};
     for (int i = 0; i < iters; ++i) fn(i);
-    t[0] = (now() - t[0]) / iters;
+    t[0] = (dtlab::steady_seconds() - t[0]) / iters;
     dtlab::baseline::allreduce(c, std::span<double>(t), dtlab::ReduceOp::max);
     best = std::min(best, t[0]);
   }

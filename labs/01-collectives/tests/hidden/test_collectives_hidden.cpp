@@ -137,7 +137,9 @@ TEST(Reduce, HiddenEveryTypeShuffledCommsLarge) {
       for (int root = 0; root < c.size(); ++root) {
         auto data = input<T>(c.rank(), 20011);
         reduce(c, std::span<T>(data), root);
-        if (c.rank() == root) EXPECT_TRUE(is_sum<T>(data, c.size())) << "root " << root;
+        if (c.rank() == root) {
+          EXPECT_TRUE(is_sum<T>(data, c.size())) << "root " << root;
+        }
       }
     });
   });

@@ -51,7 +51,9 @@ TEST(Reduce, EveryRootEverySize) {
         SCOPED_TRACE(testing::Message() << "root=" << root << " n=" << n);
         auto data = input<std::int32_t>(c.rank(), n);
         reduce(c, std::span<std::int32_t>(data), root);
-        if (c.rank() == root) EXPECT_TRUE(is_sum<std::int32_t>(data, c.size()));
+        if (c.rank() == root) {
+          EXPECT_TRUE(is_sum<std::int32_t>(data, c.size()));
+        }
       }
   });
 }
