@@ -153,7 +153,7 @@ int release(const std::string& out) {
   // Prebuilt reference libraries: portable code (no -march=native), compiled in a build of their own.
   const fs::path tmp = fs::temp_directory_path() / fmt::format("dtlab-release-{}", ::getpid());
   const std::string configure = fmt::format(
-      "cmake -S '{}' -B '{}' -G Ninja -DCMAKE_BUILD_TYPE=Release -DDTLAB_NATIVE=OFF -DDTLAB_TESTS=OFF "
+      "cmake -S '{}' -B '{}' -G Ninja -DCMAKE_BUILD_TYPE=Release -DDTLAB_MARCH=OFF -DDTLAB_TESTS=OFF "
       "-DDTLAB_BENCH=OFF -DDTLAB_CUDA=OFF > '{}/cmake.log' 2>&1",
       kSourceDir.string(), tmp.string(), fs::temp_directory_path().string());
   const auto labs = grader::known_labs();

@@ -91,6 +91,10 @@ function(dtlab_add_lab id)
   file(GLOB bench_src CONFIGURE_DEPENDS ${dir}/bench/*.cpp)
   add_library(${id}_bench OBJECT ${bench_src})
   target_link_libraries(${id}_bench PUBLIC ${id}_given dtlab_bench_main)
+  # The benchmark judges results by the tests' own oracle where the lab has one.
+  if(EXISTS ${dir}/tests/support)
+    target_include_directories(${id}_bench PRIVATE ${dir}/tests/support)
+  endif()
   add_executable(${id}_bench_reference $<TARGET_OBJECTS:${id}_bench>)
   target_link_libraries(${id}_bench_reference PRIVATE ${id}_reference dtlab_bench_main)
   # The same program on the student's working copy, to run and look at outside the grader.

@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "cgroup.hpp"
 #include "dtlab/error.hpp"
 
 namespace dtlab::grader {
@@ -28,6 +29,9 @@ namespace fs = std::filesystem;
 
 std::string Outcome::describe() const {
   if (timed_out) return fmt::format("timed out after {:.0f} s", seconds);
+  if (out_of_memory)
+    return fmt::format("killed by signal {} ({}) for using more memory than the job may ({} MiB for all its processes)",
+                       signal, strsignal(signal), memory_limit >> 20);
   if (signal) return fmt::format("killed by signal {} ({})", signal, strsignal(signal));
   return fmt::format("exited with code {}", exit_code);
 }
@@ -165,8 +169,22 @@ void set_limit(int resource, rlim_t value) {
   setrlimit(resource, &r);
 }
 
-[[noreturn]] void child(const Spawn& s, int in_fd, int out_fd, int err_fd) {
+// Sanitizer builds reserve far more address space than RLIMIT_AS can allow (ASan: about 20 TiB of
+// shadow), and submissions are built with the grader's own flags.
+constexpr bool kSanitizerBuild =
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    true;
+#else
+    false;
+#endif
+
+[[noreturn]] void child(const Spawn& s, const MemoryCgroup* cgroup, int in_fd, int out_fd, int err_fd) {
   setsid();
+  if (cgroup && !cgroup->enter_self()) {
+    static const char msg[] = "grader: cannot enter the run's memory cgroup\n";
+    (void)!::write(err_fd, msg, sizeof msg - 1);
+    _exit(126);
+  }
   dup2(in_fd, 0);
   dup2(out_fd, 1);
   dup2(err_fd, 2);
@@ -174,7 +192,7 @@ void set_limit(int resource, rlim_t value) {
   const double cpu = l.cpu_seconds > 0 ? l.cpu_seconds : 2 * l.wall_seconds + 5;
   rlimit cpu_limit{rlim_t(cpu), rlim_t(cpu) + 5};  // SIGXCPU first, SIGKILL 5 s later
   setrlimit(RLIMIT_CPU, &cpu_limit);
-  set_limit(RLIMIT_AS, l.memory_bytes);
+  if (!cgroup && !kSanitizerBuild) set_limit(RLIMIT_AS, l.memory_bytes);
   set_limit(RLIMIT_FSIZE, l.file_bytes);
   set_limit(RLIMIT_CORE, 0);
   if (!s.cwd.empty() && chdir(s.cwd.c_str()) != 0) {
@@ -199,12 +217,24 @@ void set_limit(int resource, rlim_t value) {
 
 }  // namespace
 
+std::string memory_limit_mode(std::string& why_not) {
+  if (MemoryCgroup::available(why_not)) return "a memory cgroup";
+  if (!kSanitizerBuild) return "an address-space limit per process";
+  why_not += ", and a sanitizer build cannot run under an address-space limit";
+  return "";
+}
+
 Outcome run_sandboxed(const Spawn& s) {
   if (s.argv.empty()) throw Error("run_sandboxed: no command");
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
     throw Error(fmt::format("cannot create pipes: {}", std::strerror(errno)));
   become_subreaper();
+  Outcome o;
+  const std::size_t job_bytes = s.limits.job_memory_bytes ? s.limits.job_memory_bytes : s.limits.memory_bytes;
+  std::string no_cgroup;
+  const auto cgroup = MemoryCgroup::create(job_bytes, no_cgroup);
+  o.memory_limit = job_bytes;
   std::fflush(nullptr);
   const auto start = std::chrono::steady_clock::now();
   pid_t pid;
@@ -214,7 +244,7 @@ Outcome run_sandboxed(const Spawn& s) {
     if (pid > 0) g_direct_children.insert(pid);
   }
   if (pid < 0) throw Error(fmt::format("cannot fork: {}", std::strerror(errno)));
-  if (pid == 0) child(s, in[0], out[1], err[1]);
+  if (pid == 0) child(s, cgroup.get(), in[0], out[1], err[1]);
   close(in[0]);
   close(out[1]);
   close(err[1]);
@@ -226,7 +256,6 @@ Outcome run_sandboxed(const Spawn& s) {
   }
   close(in[1]);
 
-  Outcome o;
   Capture cout{s.limits.output_bytes}, cerr{s.limits.output_bytes};
   const auto deadline = start + std::chrono::duration<double>(s.limits.wall_seconds);
   std::chrono::steady_clock::time_point drain_until{};
@@ -273,6 +302,7 @@ Outcome run_sandboxed(const Spawn& s) {
   o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) o.signal = WTERMSIG(status);
+  o.out_of_memory = cgroup && cgroup->out_of_memory();
   o.out = cout.text();
   o.err = cerr.text();
   return o;

@@ -124,6 +124,7 @@ struct Case {
   std::set<std::string> loses, may_lose;
   std::vector<std::string> only;
   bool root_only = false;
+  bool needs_memory_limit = false;  // skipped where the grader cannot limit memory (docs/grader.md)
   int timeout = 10;  // seconds per run: short, so that deadlocks cost little
 };
 
@@ -142,6 +143,7 @@ std::vector<Case> load_cases(const Lab& l, const std::string& file, const char* 
     c.what = t["what"].value_or("");
     c.base = t["base"].value_or("reference");
     c.root_only = t["root_only"].value_or(false);
+    c.needs_memory_limit = t["needs_memory_limit"].value_or(false);
     c.timeout = t["timeout"].value_or(c.timeout);
     for (const auto& p : *t["patch"].as_array()) {
       const auto& pair = *p.as_array();
@@ -201,6 +203,9 @@ std::set<std::string> selected(const Case& c, const std::set<std::string>& names
 
 void grade_and_check(const Case& c) {
   if (c.root_only && geteuid() != 0) GTEST_SKIP() << c.name << " runs only where the grader has a sandbox user (as root)";
+  std::string why_not;
+  if (c.needs_memory_limit && memory_limit_mode(why_not).empty())
+    GTEST_SKIP() << c.name << " needs a memory limit, and the grader has none here: " << why_not;
   test::TempDir d;
   const fs::path sub = write_submission(c, d / "submission");
   const Ran r = dtlab("grade " + c.lab.id + " --submission " + sub.string() + " --results results.json --quiet --timeout " + std::to_string(c.timeout) +

@@ -13,6 +13,7 @@
 
 #include "dtlab/baseline.hpp"
 #include "lab01/collectives.hpp"
+#include "lab01_oracle.hpp"
 
 namespace lab01::test {
 
@@ -30,26 +31,9 @@ inline std::vector<std::size_t> sizes(int p, bool large = false) {
   return s;
 }
 
-// Rank r's element i: integers (some negative), so float and double sums are exact and any
-// misplaced or missing contribution changes the result.
-template <class T>
-T value(int r, std::size_t i) {
-  return T(std::int64_t((r + 1) * std::int64_t(i % 7) + 3 * std::int64_t(i % 5) - 2 * r));
-}
-
-template <class T>
-std::vector<T> input(int r, std::size_t n) {
-  std::vector<T> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = value<T>(r, i);
-  return v;
-}
-
-template <class T>
-T expected_sum(int p, std::size_t i) {
-  T s = 0;
-  for (int r = 0; r < p; ++r) s += value<T>(r, i);
-  return s;
-}
+using oracle::expected_sum;
+using oracle::input;
+using oracle::value;
 
 // Checks data[first, first + count) against the serial sum over p ranks. Reports the number of
 // wrong elements and the first one, instead of one failure per element.
