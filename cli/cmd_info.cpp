@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "dtlab/data.hpp"
 #include "dtlab/gpu.hpp"
+#include "process.hpp"
 
 namespace dtlab::cli {
 
@@ -36,6 +37,10 @@ void add_info(CLI::App& app, Command& cmd) {
     const auto dir = default_fashion_mnist_dir();
     const bool have = std::filesystem::exists(dir / "train-images-idx3-ubyte.gz");
     std::printf("dataset    Fashion-MNIST %s %s\n", have ? "at" : "missing from", dir.c_str());
+    std::string why_not;
+    const std::string memory = grader::memory_limit_mode(why_not);
+    std::printf("grader     memory of graded runs limited by %s\n",
+                memory.empty() ? ("nothing: " + why_not).c_str() : memory.c_str());
     return 0;
   };
 }
