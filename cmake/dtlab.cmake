@@ -137,6 +137,8 @@ function(dtlab_add_lab id)
     list(APPEND libs $<TARGET_FILE:CUDA::cudart>)
   endif()
   list(APPEND libs -pthread ${DTLAB_LINK_FLAGS})
+  # A comma inside $<JOIN:...> below would end its list: -fsanitize=address,undefined needs $<COMMA>.
+  list(TRANSFORM libs REPLACE "," "$<COMMA>")
   set(json_programs "")
   foreach(kind ${kinds})
     string(APPEND json_programs "\"${kind}\": {\"objects\": [\"$<JOIN:$<TARGET_OBJECTS:${id}_tests_${kind}>,\",\">\"], \"main\": [\"$<TARGET_FILE:dtlab_gtest_main>\", \"$<TARGET_FILE:GTest::gtest>\"], \"reference\": \"$<${have_ref}:$<TARGET_FILE:${id}_${kind}_tests>>\"},\n    ")
