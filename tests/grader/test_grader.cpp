@@ -299,8 +299,18 @@ TEST(Grader, SameSubmissionGradedFiveTimesGetsTheSameScores) {
     if (k == 0) {
       first = scores;
       for (const auto& [name, s] : first.items()) EXPECT_GT(s.get<double>(), 0.0) << name;
-    } else {
-      EXPECT_EQ(scores, first) << "grading " << k + 1 << " differs from the first";
+      continue;
+    }
+    ASSERT_EQ(scores.size(), first.size());
+    // Tests and model items are deterministic: the same score every time. Speed items measure the
+    // machine: they must still count (a result judged wrong or past the floor scores 0); how many
+    // points they lose to noise is measured by tools/grade_noise.py (docs/results/grader.md).
+    for (const auto& [name, s] : scores.items()) {
+      if (name.find("speed") != std::string::npos) {
+        EXPECT_GT(s.get<double>(), 0.0) << "'" << name << "' in grading " << k + 1;
+      } else {
+        EXPECT_EQ(s, first.at(name)) << "'" << name << "' in grading " << k + 1 << " differs from the first";
+      }
     }
   }
 }
