@@ -144,7 +144,7 @@ namespace {
 // Keeps the first and the last half of a stream when it is longer than the limit.
 struct Capture {
   std::size_t limit;
-  std::string head, tail;
+  std::string head = {}, tail = {};
   std::size_t total = 0;
 
   void add(const char* p, std::size_t n) {
