@@ -1,5 +1,5 @@
 // dtlab bench: ping-pong (alpha and beta of this machine), allreduce (busbw, nccl-tests style),
-// train-step (MLP GFLOP/s next to the SGEMM rate of the same core) and scaling (samples/s on
+// train-step (MLP GFLOP/s next to every SGEMM library's rate and the core's peak) and scaling (samples/s on
 // 1, 2, 4... ranks).
 #include <fmt/format.h>
 
@@ -21,7 +21,9 @@
 #include "dtlab/mlp.hpp"
 #include "dtlab/optim.hpp"
 #include "dtlab/rng.hpp"
+#include "dtlab/sgemm_probe.hpp"
 #include "lab01/collectives.hpp"
+#include "core_peak.hpp"
 #include "series.hpp"
 #include "bench_gpu.hpp"
 
@@ -79,13 +81,22 @@ std::uint64_t parse_bytes(const std::string& text) {
 
 // ---- single-core compute rates ----
 
-// Single-precision GEMM of n x n matrices with Eigen on this thread, in GFLOP/s.
+// Every SGEMM library configure found (DTLAB_SGEMM_CANDIDATES, set by core/CMakeLists.txt).
+const std::vector<sgemm_probe::Candidate>& sgemm_candidates() {
+  static const auto all = sgemm_probe::load(DTLAB_SGEMM_CANDIDATES, nullptr);
+  return all;
+}
+
+// The candidate dtlab's own gemm() runs on.
+const sgemm_probe::Candidate& linked_sgemm() {
+  for (const auto& c : sgemm_candidates())
+    if (c.name == gemm_library()) return c;
+  throw Error(fmt::format("this build's SGEMM library '{}' no longer loads", gemm_library()));
+}
+
+// Single-precision GEMM of n x n matrices on this thread, with the library dtlab's layers use.
 double sgemm_gflops(int n) {
-  Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
-  c.noalias() = a * b;
-  const double one = best_mean(1, 1, [&] { c.noalias() = a * b; });
-  const double t = best_mean(5, iterations_for(one, 0.2, 1, 1000), [&] { c.noalias() = a * b; });
-  return 2.0 * n * n * double(n) / t * 1e-9;
+  return sgemm_probe::gflops(linked_sgemm().sgemm, sgemm_probe::square_product(n), 0.2);
 }
 
 // Seconds per byte of a += b over float arrays larger than the caches: the gamma of the model.
@@ -333,17 +344,47 @@ int run_train_step(const TrainStepOptions& o, const LaunchOptions& launch) {
   world.barrier();  // with several ranks, all of them compute at once, as in training
   const double t = best_mean(5, iterations_for(best_mean(1, 3, step), 0.3, 3, 10000), step);
   const double flops = model.train_flops() * o.batch;
-  double rates[2] = {flops / t * 1e-9, sgemm_gflops(1024)};
+  // Every SGEMM library's rate on a square product and on this MLP's own products (the same
+  // calls the step makes), measured now, while the other ranks measure too.
+  std::vector<int> widths{784};
+  widths.insert(widths.end(), o.hidden.begin(), o.hidden.end());
+  widths.push_back(10);
+  const auto products = sgemm_probe::mlp_products(o.batch, widths);
+  const auto& candidates = sgemm_candidates();
+  std::vector<double> rates{flops / t * 1e-9};
+  for (const auto& c : candidates) {
+    rates.push_back(sgemm_probe::gflops(c.sgemm, sgemm_probe::square_product(1024)));
+    rates.push_back(sgemm_probe::gflops(c.sgemm, products));
+  }
+  const CorePeak peak = measure_core_peak();
+  rates.push_back(peak.gflops());
   baseline::allreduce(world, std::span<double>(rates), ReduceOp::min);
   if (world.rank() != 0) return 0;
-  const double ratio = rates[0] / rates[1];
+  const double step_gflops = rates[0], peak_gflops = rates.back();
+  std::size_t fastest = 0;
+  for (std::size_t i = 1; i < candidates.size(); ++i)
+    if (rates[1 + 2 * i] > rates[1 + 2 * fastest]) fastest = i;
+  const double fastest_gflops = rates[1 + 2 * fastest];
+  const double ratio = step_gflops / fastest_gflops;
   std::printf("# dtlab bench train-step: MLP %s, batch %d, forward + backward + SGD step, one thread "
               "per rank, %d rank%s at once (slowest shown)\n",
               model.config().describe().c_str(), o.batch, world.size(), world.size() > 1 ? "s" : "");
+  std::printf("this core        %s\n", peak.describe().c_str());
+  std::printf("SGEMM, GFLOP/s   %10s %14s\n", "1024^3", "MLP products");
+  json libraries = json::array();
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const bool linked = candidates[i].name == gemm_library();
+    std::printf("  %-14s %10.1f %14.1f%s\n", candidates[i].name.c_str(), rates[1 + 2 * i],
+                rates[2 + 2 * i], linked ? "  <- dtlab's layers" : "");
+    libraries.push_back({{"name", candidates[i].name}, {"path", candidates[i].path},
+                         {"square_1024_gflops", rates[1 + 2 * i]},
+                         {"mlp_products_gflops", rates[2 + 2 * i]}, {"linked", linked}});
+  }
   std::printf("step time        %10.3f ms  (%.0f samples/s per rank)\n", t * 1e3, o.batch / t);
-  std::printf("MLP step         %10.1f GFLOP/s  (%.1f MFLOP per step)\n", rates[0], flops * 1e-6);
-  std::printf("SGEMM 1024^3     %10.1f GFLOP/s  (Eigen, this core)\n", rates[1]);
-  std::printf("MLP / SGEMM      %10.1f %%\n", 100 * ratio);
+  std::printf("MLP step         %10.1f GFLOP/s  (%.1f MFLOP per step)\n", step_gflops, flops * 1e-6);
+  std::printf("MLP / fastest SGEMM (%s, 1024^3) %5.1f %%\n", candidates[fastest].name.c_str(), 100 * ratio);
+  if (peak_gflops > 0)
+    std::printf("MLP / core peak  %10.1f %%\n", 100 * step_gflops / peak_gflops);
   if (!o.json.empty())
     write_json_file(o.json, json{{"benchmark", "train-step"},
                                  {"model", model.config().describe()},
@@ -351,9 +392,15 @@ int run_train_step(const TrainStepOptions& o, const LaunchOptions& launch) {
                                  {"ranks", world.size()},
                                  {"step_ms", t * 1e3},
                                  {"samples_per_sec", o.batch / t},
-                                 {"mlp_gflops", rates[0]},
-                                 {"sgemm_gflops", rates[1]},
-                                 {"ratio", ratio}}
+                                 {"mlp_gflops", step_gflops},
+                                 {"gemm_library", gemm_library()},
+                                 {"sgemm_libraries", libraries},
+                                 {"sgemm_gflops", fastest_gflops},
+                                 {"sgemm_fastest", candidates[fastest].name},
+                                 {"ratio", ratio},
+                                 {"core_ghz", peak.ghz},
+                                 {"core_flops_per_cycle", peak.flops_per_cycle},
+                                 {"core_peak_gflops", peak_gflops}}
                                 .dump(2));
   return 0;
 }
@@ -401,7 +448,7 @@ void add_bench(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds) {
   {
     auto& cmd = *cmds.emplace_back(std::make_unique<Command>());
     auto o = std::make_shared<TrainStepOptions>();
-    auto* c = bench->add_subcommand("train-step", "MLP step GFLOP/s next to this core's SGEMM rate");
+    auto* c = bench->add_subcommand("train-step", "MLP step GFLOP/s next to every SGEMM library's rate and the core's peak");
     cmd.app = c;
     c->add_option("--ranks,-n", cmd.launch.ranks, "Ranks measuring at the same time")
         ->check(CLI::Range(1, 4096));

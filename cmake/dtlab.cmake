@@ -132,9 +132,15 @@ function(dtlab_add_lab id)
   endforeach()
   set(libs $<TARGET_FILE:${id}_given> $<TARGET_FILE:dtlab_core> $<TARGET_FILE:dtlab_harness>
            $<TARGET_FILE:fmt::fmt> $<TARGET_FILE:tomlplusplus::tomlplusplus> $<TARGET_FILE:ZLIB::ZLIB>
-           ${MPI_CXX_LIBRARIES})
+           ${MPI_CXX_LIBRARIES} ${DTLAB_GEMM_LIBRARY_FILE})
   if(DTLAB_HAVE_CUDA)
     list(APPEND libs $<TARGET_FILE:CUDA::cudart>)
+  endif()
+  if(DTLAB_GEMM_LIBRARY_FILE)
+    # The serial build's own folder first: Debian's alternatives may point the same soname at a
+    # threaded build.
+    get_filename_component(gemm_dir ${DTLAB_GEMM_LIBRARY_FILE} DIRECTORY)
+    list(APPEND libs -Wl,-rpath,${gemm_dir})
   endif()
   list(APPEND libs -pthread ${DTLAB_LINK_FLAGS})
   # A comma inside $<JOIN:...> below would end its list: -fsanitize=address,undefined needs $<COMMA>.

@@ -5,15 +5,15 @@
 namespace dtlab {
 
 void linear_forward(ConstMatMap x, ConstMatMap w, ConstVecMap b, MatMap y) {
-  y.noalias() = x * w.transpose();
+  gemm(x, Trans::no, w, Trans::yes, y);
   y.rowwise() += b.transpose();
 }
 
 void linear_backward(ConstMatMap x, ConstMatMap w, ConstMatMap dy, MatMap dw, VecMap db,
                      MatMap* dx) {
-  dw.noalias() = dy.transpose() * x;
+  gemm(dy, Trans::yes, x, Trans::no, dw);
   db.noalias() = dy.colwise().sum().transpose();
-  if (dx) dx->noalias() = dy * w;
+  if (dx) gemm(dy, Trans::no, w, Trans::no, *dx);
 }
 
 void relu_forward(MatMap y) { y = y.cwiseMax(0.0f); }

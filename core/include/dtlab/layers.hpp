@@ -2,17 +2,12 @@
 // in PyTorch). Lab 00 has students write the backward passes; the MLP (mlp.hpp) only composes them.
 #pragma once
 
-#include <Eigen/Core>
 #include <cstdint>
 #include <span>
 
-namespace dtlab {
+#include "dtlab/gemm.hpp"
 
-using MatrixRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using MatMap = Eigen::Map<MatrixRM>;
-using ConstMatMap = Eigen::Map<const MatrixRM>;
-using VecMap = Eigen::Map<Eigen::VectorXf>;
-using ConstVecMap = Eigen::Map<const Eigen::VectorXf>;
+namespace dtlab {
 
 // y = x w^T + b, with x: batch x in, w: out x in (PyTorch's Linear layout), b: out, y: batch x out.
 void linear_forward(ConstMatMap x, ConstMatMap w, ConstVecMap b, MatMap y);
