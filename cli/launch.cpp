@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include "dtlab/comm.hpp"
@@ -17,6 +18,15 @@
 extern char** environ;
 
 namespace dtlab::cli {
+
+namespace {
+std::string self_exe() {
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) throw Error("cannot find this program's path (/proc/self/exe)");
+  return std::string(exe, std::size_t(n));
+}
+}  // namespace
 
 bool needs_launch(const LaunchOptions& opt) {
   return (opt.ranks > 1 || !opt.hostfile.empty()) && !started_by_launcher();
@@ -45,10 +55,7 @@ void exec_under_mpirun(const LaunchOptions& opt, int argc, char** argv) {
   std::vector<std::string> args{mpirun};
   for (auto& f : mpirun_flags(opt)) args.push_back(f);
   // The child runs the same command line; it finds itself under a launcher and does not relaunch.
-  args.push_back("/proc/self/exe");
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n > 0) args.back().assign(buf, std::size_t(n));
+  args.push_back(self_exe());
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
   if (geteuid() == 0) {  // Open MPI refuses root unless told twice
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
@@ -73,11 +80,18 @@ void check_world_size(int expected) {
                             size, expected));
 }
 
+std::string default_allreduce_rules() {
+  return (std::filesystem::path(self_exe()).parent_path().parent_path() / "allreduce-rules.txt").string();
+}
+
+void use_tuned_allreduce_rules() {
+  if (std::getenv("DTLAB_ALLREDUCE_RULES")) return;
+  const std::string path = default_allreduce_rules();
+  if (std::filesystem::exists(path)) setenv("DTLAB_ALLREDUCE_RULES", path.c_str(), 1);
+}
+
 int run_self(const std::vector<std::string>& args) {
-  char exe[4096];
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) throw Error("cannot find this program's path (/proc/self/exe)");
-  exe[n] = '\0';
+  std::string exe = self_exe();
   std::vector<std::string> all{exe};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> cargs;
@@ -85,7 +99,7 @@ int run_self(const std::vector<std::string>& args) {
   cargs.push_back(nullptr);
   std::fflush(stdout);
   pid_t pid = 0;
-  if (const int rc = posix_spawn(&pid, exe, nullptr, nullptr, cargs.data(), environ); rc != 0)
+  if (const int rc = posix_spawn(&pid, exe.c_str(), nullptr, nullptr, cargs.data(), environ); rc != 0)
     throw Error(fmt::format("cannot start {}: {}", exe, std::strerror(rc)));
   int status = 0;
   while (waitpid(pid, &status, 0) < 0)

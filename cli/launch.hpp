@@ -26,6 +26,14 @@ void check_world_size(int expected);
 // Runs this program with args as a child process, its output going to ours; returns its exit code.
 int run_self(const std::vector<std::string>& args);
 
+// Where `dtlab bench allreduce --tune` writes this machine's allreduce rules: beside the build's
+// bin/ folder (build/allreduce-rules.txt), so that a build, which belongs to one machine, keeps them.
+std::string default_allreduce_rules();
+
+// Sets DTLAB_ALLREDUCE_RULES to default_allreduce_rules() when it is unset and that file exists,
+// so that Lab 01's reference allreduce (in train, bench) takes this machine's measured switch points.
+void use_tuned_allreduce_rules();
+
 // The mpirun flags dtlab adds for p ranks on this machine (for messages and docs).
 std::vector<std::string> mpirun_flags(const LaunchOptions& opt);
 

@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "dtlab/runtime.hpp"
+#include "launch.hpp"
 
 int main(int argc, char** argv) {
   using namespace dtlab::cli;
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
     for (auto& cmd : cmds) {
       if (!cmd->app->parsed()) continue;
       if (!cmd->uses_mpi) return cmd->run();
+      use_tuned_allreduce_rules();  // before mpirun, which passes the environment on to the ranks
       if (needs_launch(cmd->launch)) exec_under_mpirun(cmd->launch, argc, argv);
       runtime.emplace(argc, argv);
       return cmd->run();

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "dtlab/allreduce_rules.hpp"
 #include "dtlab/costmodel.hpp"
 #include "dtlab/gpu.hpp"
 #include "dtlab/io.hpp"
@@ -25,10 +26,11 @@ struct Result {
   bool has(const std::string& s) const { return out.find(s) != std::string::npos; }
 };
 
-Result run(const std::string& args, const test::TempDir& dir) {
+// env: assignments put before the command, e.g. "DTLAB_ALLREDUCE_RULES=r.txt".
+Result run(const std::string& args, const test::TempDir& dir, const std::string& env = "") {
   const fs::path log = dir / "output.txt";
-  const std::string cmd = "cd " + dir.path().string() + " && " + DTLAB_BIN + " " + args + " > " +
-                          log.string() + " 2>&1";
+  const std::string cmd = "cd " + dir.path().string() + " && " + env + " " + DTLAB_BIN + " " + args +
+                          " > " + log.string() + " 2>&1";
   const int status = std::system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
@@ -230,6 +232,38 @@ TEST(CliBench, AllreduceReportsBusBandwidthAndChecksResults) {
   }
 }
 
+TEST(CliBench, TuneWritesRulesThatTheReferenceAllreduceFollows) {
+  test::TempDir d;
+  const Result t = run("bench allreduce --ranks 2 --tune --max-bytes 1K --trials 1 --rules r.txt", d);
+  ASSERT_EQ(t.code, 0) << t.out;
+  EXPECT_TRUE(t.has("wrote r.txt")) << t.out;
+  const auto tuned = AllreduceRules::load(d / "r.txt");
+  ASSERT_FALSE(tuned.rules().empty()) << read_file(d / "r.txt");
+  for (std::uint64_t bytes = 4; bytes <= 4096; bytes *= 2) EXPECT_TRUE(tuned.choose(2, bytes)) << bytes;
+  EXPECT_FALSE(tuned.choose(4, 4)) << "only the rank count measured gets rules";
+
+  // A table that picks an algorithm no fixed switch point would, at every size on 2 ranks: auto
+  // must take it there, and keep its own choice on 3 ranks, which the table does not cover.
+  write_file_atomic(d / "naive.txt", "2 - naive\n");
+  for (int p : {2, 3}) {
+    const Result a = run("bench allreduce --ranks " + std::to_string(p) +
+                             " --algo auto --max-bytes 64K --trials 1 --json a.json",
+                         d, "DTLAB_ALLREDUCE_RULES=naive.txt");
+    ASSERT_EQ(a.code, 0) << a.out;
+    for (const auto& row : load(d / "a.json")["results"]) {
+      if (p == 2) EXPECT_EQ(row["chose"], "naive") << row;
+      else EXPECT_NE(row["chose"], "naive") << row;
+    }
+  }
+  write_file_atomic(d / "bad.txt", "2 - ring\n4 lots ring\n");
+  const Result bad = run("bench allreduce --ranks 2 --algo auto --max-bytes 64", d, "DTLAB_ALLREDUCE_RULES=bad.txt");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_TRUE(bad.has("bad.txt:2:")) << bad.out;
+  const Result missing = run("bench allreduce --ranks 2 --algo auto --max-bytes 64", d, "DTLAB_ALLREDUCE_RULES=none.txt");
+  EXPECT_NE(missing.code, 0);
+  EXPECT_TRUE(missing.has("none.txt: no such file")) << missing.out;
+}
+
 TEST(CliBench, PingpongFitsAndSavesACostModel) {
   test::TempDir d;
   const Result r = run("bench pingpong --max-bytes 64K --save-model m.toml --json p.json", d);
@@ -257,6 +291,34 @@ TEST(CliBench, TrainStepReportsMlpAndSgemmRates) {
   EXPECT_GT(j["sgemm_gflops"].get<double>(), 0.0);
   EXPECT_NEAR(j["ratio"].get<double>(), j["mlp_gflops"].get<double>() / j["sgemm_gflops"].get<double>(), 1e-9);
   EXPECT_EQ(j["model"], "784-64-10");
+  // Every SGEMM library is listed with its rates, the fastest is the one reported, and exactly
+  // one is the library the layers run on.
+  int linked = 0;
+  double fastest = 0;
+  for (const auto& lib : j["sgemm_libraries"]) {
+    EXPECT_GT(lib["square_1024_gflops"].get<double>(), 0.0) << lib;
+    EXPECT_GT(lib["mlp_products_gflops"].get<double>(), 0.0) << lib;
+    fastest = std::max(fastest, lib["square_1024_gflops"].get<double>());
+    if (lib["linked"].get<bool>()) {
+      ++linked;
+      EXPECT_EQ(lib["name"], j["gemm_library"]);
+    }
+  }
+  EXPECT_EQ(linked, 1) << j["sgemm_libraries"];
+  EXPECT_EQ(j["sgemm_gflops"].get<double>(), fastest);
+  // Nothing runs faster than the core's peak: a wrong FLOP count or peak would show here, as a
+  // factor of 2 or more. The 15% allows for a turbo clock that differs between the moment it was
+  // measured and the moment the products ran (other tests load the other core).
+  const double peak = j["core_peak_gflops"].get<double>() * 1.15;
+#if defined(__x86_64__)
+  EXPECT_GT(peak, 0.0);
+#endif
+  if (peak > 0) {
+    EXPECT_LT(fastest, peak);
+    EXPECT_LT(j["mlp_gflops"].get<double>(), peak);
+    EXPECT_DOUBLE_EQ(j["core_peak_gflops"].get<double>(),
+                     j["core_ghz"].get<double>() * j["core_flops_per_cycle"].get<int>());
+  }
 }
 
 // --device cuda: on a GPU, training and the benchmarks run and agree with the CPU; without one,
