@@ -5,11 +5,14 @@
 
 #include <Eigen/Core>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "commands.hpp"
 #include "dtlab/data.hpp"
+#include "dtlab/gemm.hpp"
 #include "dtlab/gpu.hpp"
+#include "launch.hpp"
 #include "process.hpp"
 
 namespace dtlab::cli {
@@ -27,7 +30,14 @@ void add_info(CLI::App& app, Command& cmd) {
     std::printf("MPI        %s\n", mpi_line.c_str());
     std::printf("Eigen      %d.%d.%d, SIMD: %s\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION,
                 EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse());
+    std::printf("SGEMM      %s (the dense layers' products; `dtlab bench train-step` times every candidate)\n",
+                gemm_library().c_str());
     std::printf("cores      %ld online\n", sysconf(_SC_NPROCESSORS_ONLN));
+    use_tuned_allreduce_rules();
+    const char* rules = std::getenv("DTLAB_ALLREDUCE_RULES");
+    std::printf("allreduce  the reference's switch points: %s\n",
+                rules ? fmt::format("measured, from {}", rules).c_str()
+                      : "fixed (`dtlab bench allreduce --tune --ranks P` measures this machine's)");
     const auto gpus = visible_gpus();
     std::printf("CUDA       %s, %zu GPU%s visible\n", built_with_cuda() ? "built in" : "not built",
                 gpus.size(), gpus.size() == 1 ? "" : "s");

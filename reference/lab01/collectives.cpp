@@ -4,9 +4,14 @@
 // of Collective Communication Operations in MPICH", 2005); the handout draws them. Every rank gets
 // bitwise the same result: each element is summed in one order, on one rank or on two ranks that
 // add the same two values (a + b == b + a), and then copied.
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
+#include "dtlab/allreduce_rules.hpp"
+#include "dtlab/error.hpp"
 #include "lab01/collectives.hpp"
 
 namespace lab01 {
@@ -225,11 +230,25 @@ void allreduce_rabenseifner(const Comm& comm, std::span<T> data) {
   fold_out(comm, data, f);
 }
 
-// Switch points measured with `dtlab bench allreduce` on 2 to 4 ranks (docs/results/lab01.md):
-// recursive doubling has the fewest rounds and wins while latency dominates, up to about 32 KiB;
-// past that the bandwidth-optimal algorithms win, Rabenseifner (2 log p rounds) while the ring's
-// blocks are small, the ring (2(p-1) rounds, no folding for odd p) beyond.
+// The professional answer first: the switch points measured on this machine, with this MPI library
+// (`dtlab bench allreduce --tune` writes them; DTLAB_ALLREDUCE_RULES names the file). A table sees
+// what no formula does, such as the size where Open MPI's shared-memory transport stops sending
+// eagerly (4 KiB by default), which makes a 4 KiB exchange slower than two 2 KiB ones.
+//
+// Without a table, fixed switch points, measured with `dtlab bench allreduce` on 2 to 4 ranks
+// (docs/results/lab01.md): recursive doubling has the fewest rounds and wins while latency
+// dominates, up to about 32 KiB; past that the bandwidth-optimal algorithms win, Rabenseifner
+// (2 log p rounds) while the ring's blocks are small, the ring (2(p-1) rounds, no folding for odd
+// p) beyond.
 Algorithm choose_allreduce(std::size_t bytes, int p) {
+  if (const auto* rules = dtlab::AllreduceRules::from_environment())
+    if (const auto name = rules->choose(p, bytes)) {
+      for (Algorithm a : {Algorithm::naive, Algorithm::recursive_doubling, Algorithm::ring, Algorithm::rabenseifner})
+        if (*name == to_string(a)) return a;
+      throw dtlab::Error(fmt::format("{}: unknown allreduce algorithm '{}'; expected naive, "
+                                     "recursive_doubling, ring or rabenseifner",
+                                     std::getenv("DTLAB_ALLREDUCE_RULES"), *name));
+    }
   constexpr std::size_t kLatencyBound = 32 * 1024;
   if (p <= 1 || bytes <= kLatencyBound) return Algorithm::recursive_doubling;
   const bool power_of_two = (p & (p - 1)) == 0;
