@@ -24,6 +24,7 @@
 #include "dtlab/optim.hpp"
 #include "dtlab/rng.hpp"
 #include "dtlab/sgemm_probe.hpp"
+#include "dtlab/train.hpp"
 #include "lab01/collectives.hpp"
 #include "core_peak.hpp"
 #include "launch.hpp"
@@ -398,7 +399,8 @@ int run_train_step(const TrainStepOptions& o, const LaunchOptions& launch) {
   std::vector<std::int32_t> y(static_cast<std::size_t>(o.batch));
   for (auto& v : x) v = float(rng.normal());
   for (auto& v : y) v = std::int32_t(rng.below(10));
-  auto opt = make_optimizer(OptimizerConfig{}, model.num_params());
+  // The optimizer `dtlab train` uses (Nesterov SGD with weight decay), as bench/pytorch_*.py do.
+  auto opt = make_optimizer(TrainConfig{}.optimizer, model.num_params());
   auto step = [&] {
     model.forward_backward(x, y);
     opt->step(model.params(), model.grads(), 1e-3);

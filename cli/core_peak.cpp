@@ -37,36 +37,30 @@ double measure_ghz() {
 }
 
 // FLOP per second of independent FMAs: 12 accumulators cover the latency (4-5 cycles) of every
-// FMA unit (2 on current x86 cores), so throughput alone limits them.
-template <class Vec, int kLanes, class Fma, class Set>
-double fma_gflops(Fma fma, Set set) {
-  constexpr int kChains = 12;
-  constexpr std::int64_t kIterations = 4'000'000;
-  Vec acc[kChains];
-  for (int j = 0; j < kChains; ++j) acc[j] = set(1.0f + 0.001f * float(j));
-  const Vec mul = set(0.9999999f), add = set(1e-7f);
-  double best = INFINITY;
-  for (int trial = 0; trial < 3; ++trial) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (std::int64_t i = 0; i < kIterations; ++i)
-      for (int j = 0; j < kChains; ++j) acc[j] = fma(acc[j], mul, add);
-    best = std::min(best, seconds_since(t0));
+// FMA unit (2 on current x86 cores), so throughput alone limits them. A macro rather than a
+// template: the intrinsics must be inlined into a function compiled for their instruction set,
+// and GCC gives that target to the function it is written in only.
+#define DTLAB_FMA_GFLOPS(NAME, TARGET, VEC, LANES, FMADD, SET1)                          \
+  __attribute__((target(TARGET))) double NAME() {                                      \
+    constexpr int kChains = 12;                                                        \
+    constexpr std::int64_t kIterations = 4'000'000;                                    \
+    VEC acc[kChains];                                                                  \
+    for (int j = 0; j < kChains; ++j) acc[j] = SET1(1.0f + 0.001f * float(j));         \
+    const VEC mul = SET1(0.9999999f), add = SET1(1e-7f);                               \
+    double best = INFINITY;                                                            \
+    for (int trial = 0; trial < 3; ++trial) {                                          \
+      const auto t0 = std::chrono::steady_clock::now();                                \
+      for (std::int64_t i = 0; i < kIterations; ++i)                                   \
+        for (int j = 0; j < kChains; ++j) acc[j] = FMADD(acc[j], mul, add);            \
+      best = std::min(best, seconds_since(t0));                                        \
+    }                                                                                  \
+    volatile float sink = 0; /* keeps the loop from being removed */                   \
+    for (int j = 0; j < kChains; ++j) sink = sink + reinterpret_cast<const float*>(&acc[j])[0]; \
+    return 2.0 * LANES * kChains * double(kIterations) / best * 1e-9;                  \
   }
-  // Keep the result observable, so that the loop is not removed.
-  volatile float sink = 0;
-  for (int j = 0; j < kChains; ++j) sink = sink + reinterpret_cast<const float*>(&acc[j])[0];
-  return 2.0 * kLanes * kChains * double(kIterations) / best * 1e-9;
-}
 
-__attribute__((target("avx512f"))) double avx512_gflops() {
-  return fma_gflops<__m512, 16>([](__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); },
-                                [](float v) { return _mm512_set1_ps(v); });
-}
-
-__attribute__((target("avx2,fma"))) double avx2_gflops() {
-  return fma_gflops<__m256, 8>([](__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); },
-                               [](float v) { return _mm256_set1_ps(v); });
-}
+DTLAB_FMA_GFLOPS(avx512_gflops, "avx512f", __m512, 16, _mm512_fmadd_ps, _mm512_set1_ps)
+DTLAB_FMA_GFLOPS(avx2_gflops, "avx2,fma", __m256, 8, _mm256_fmadd_ps, _mm256_set1_ps)
 
 #endif
 
