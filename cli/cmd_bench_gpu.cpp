@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "bench_gpu.hpp"
 #include "commands.hpp"
@@ -18,6 +19,7 @@
 #include "dtlab/error.hpp"
 #include "dtlab/gpu.hpp"
 #include "dtlab/rng.hpp"
+#include "dtlab/train.hpp"
 #include "lab01/cuda/device_collectives.hpp"
 
 namespace dtlab::cli {
@@ -89,10 +91,17 @@ AllreduceTarget device_allreduce_target(const Comm& world, std::vector<std::stri
 namespace {
 
 // cuBLAS SGEMM n x n x n on this GPU, FLOP/s: the ceiling the MLP's GEMMs are measured against.
+// On random values, not zeros: a GPU draws less power on zeros and may hold a higher clock.
 double sgemm_flops(cuda::Blas& blas, cuda::Stream& s, int n) {
   cuda::DeviceBuffer<float> a(std::size_t(n) * n), b(std::size_t(n) * n), c(std::size_t(n) * n);
-  DTLAB_CUDA_CHECK(cudaMemsetAsync(a.data(), 0, a.bytes(), s));
-  DTLAB_CUDA_CHECK(cudaMemsetAsync(b.data(), 0, b.bytes(), s));
+  {
+    Rng rng(11);
+    std::vector<float> host(a.size());
+    for (auto& v : host) v = float(rng.uniform(-1, 1));
+    cuda::copy_to_device(a.data(), host.data(), host.size(), s);
+    cuda::copy_to_device(b.data(), host.data(), host.size(), s);
+    s.synchronize();  // host is freed at the end of this block
+  }
   const float one = 1, zero = 0;
   auto gemm = [&] {
     DTLAB_CUBLAS_CHECK(cublasSgemm(blas.get(), CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a.data(), n,
@@ -117,7 +126,8 @@ int run_gpu_train_step(const Comm& world, const std::vector<int>& hidden, int ba
   host.init(1);
   cuda::Stream s;
   cuda::GpuMlp model(host, s, tf32);
-  cuda::GpuOptimizer opt(OptimizerConfig{}, model.num_params());
+  // The optimizer `dtlab train` uses, as bench/pytorch_mlp_gpu.py does (Nesterov, weight decay).
+  cuda::GpuOptimizer opt(TrainConfig{}.optimizer, model.num_params());
   Rng rng(7 + std::uint64_t(world.rank()));
   std::vector<float> x(std::size_t(batch) * 784);
   std::vector<std::int32_t> y(static_cast<std::size_t>(batch));

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -183,7 +184,10 @@ void Dataset::gather(std::span<const std::int64_t> indices, std::span<float> xb,
   if (xb.size() != indices.size() * f || yb.size() != indices.size())
     throw Error(fmt::format("Dataset::gather: {} indices need {} inputs and {} labels, got {} and {}",
                             indices.size(), indices.size() * f, indices.size(), xb.size(), yb.size()));
-  const float scale = 1.0f / (255.0f * stddev), shift = -mean / stddev;
+  // Every pixel is one of 256 values: normalise those once, explicitly fused, and look them up.
+  const auto [scale, shift] = normalisation();
+  std::array<float, 256> normalised;
+  for (int v = 0; v < 256; ++v) normalised[std::size_t(v)] = std::fma(float(v), scale, shift);
   for (std::size_t k = 0; k < indices.size(); ++k) {
     const std::int64_t i = indices[k];
     if (i < 0 || i >= size)
@@ -191,7 +195,7 @@ void Dataset::gather(std::span<const std::int64_t> indices, std::span<float> xb,
     // restrict: a uint8_t pointer may alias anything, which would stop the loop vectorising.
     const std::uint8_t* __restrict src = &x[std::size_t(i) * f];
     float* __restrict dst = &xb[k * f];
-    for (std::size_t j = 0; j < f; ++j) dst[j] = float(src[j]) * scale + shift;
+    for (std::size_t j = 0; j < f; ++j) dst[j] = normalised[src[j]];
     yb[k] = y[std::size_t(i)];
   }
 }

@@ -325,6 +325,7 @@ TEST(CliBench, TrainStepReportsMlpAndSgemmRates) {
 // every command says so once and exits non-zero.
 TEST(CliGpu, CudaRunsTrainOrFailClearly) {
   test::TempDir d;
+  ASSERT_FALSE(gpu_required() && visible_gpus().empty()) << "DTLAB_REQUIRE_GPU=1 but no GPU is visible";
   if (!visible_gpus().empty()) {
     ASSERT_EQ(run("train " + kSmall + "--epochs 2 --json c.json --quiet", d).code, 0);
     for (const std::string ranks : {"1", "2"}) {

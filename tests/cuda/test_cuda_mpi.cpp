@@ -1,15 +1,23 @@
 // Communication on device buffers and GPU data parallelism, on real MPI ranks, against serial sums
 // and the single-process CPU trainer. Run on 1 and 2 ranks: on a one-GPU machine 2 ranks share
-// the GPU (the staged path); NCCL is tested wherever every rank has a GPU of its own (1 rank here).
+// the GPU (the staged path); NCCL is tested wherever every rank has a GPU of its own (1 rank here),
+// and its ordering on streams against a slow stand-in for a second rank on any GPU.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <deque>
 #include <string>
+#include <thread>
 
 #include "dtlab/baseline.hpp"
 #include "dtlab/comm.hpp"
 #include "dtlab/cuda/comm.hpp"
+#include "dtlab/cuda/kernels.hpp"
+#include "dtlab/cuda/mlp.hpp"
+#include "dtlab/cuda/optim.hpp"
 #include "dtlab/cuda/train.hpp"
 #include "dtlab/data.hpp"
+#include "dtlab/optim.hpp"
 #include "dtlab/train.hpp"
 #include "gpu_test.hpp"
 #include "lab01/cuda/device_collectives.hpp"
@@ -167,6 +175,68 @@ TEST(GpuTraining, EveryStrategyEqualsSingleProcessCpuTraining) {
       baseline::broadcast(world, std::span<float>(rank0), 0);
       test::expect_close(model.params(), rank0, 1e-6);
     }
+}
+
+// A DeviceComm on one GPU that acts as a 2-rank job whose other rank has the same gradients: its
+// allreduce reads the buffer at once, waits 2 ms (a slow link), then adds what it read, giving
+// twice the gradient when everything is in order. Then every ordering that DDP's NCCL path relies
+// on can fail visibly on one GPU, where a real allreduce of 1 rank is the identity: a bucket whose
+// allreduce does not wait for its gradients reads stale values (g + stale, not 2g), and an
+// optimizer step that does not wait for the allreduce reads g, not 2g, and halves it.
+class SlowTwinComm final : public cuda::DeviceComm {
+ public:
+  using DeviceComm::DeviceComm;
+  int size() const override { return 2; }
+  void allreduce(float* data, std::size_t n, cudaStream_t stream) override {
+    if (n == 0) return;
+    // Kept until the test ends: freeing device memory would synchronise the device, and hide races.
+    const float* read = reads_.emplace_back(n).data();
+    DTLAB_CUDA_CHECK(cudaMemcpyAsync(const_cast<float*>(read), data, n * sizeof(float),
+                                     cudaMemcpyDeviceToDevice, stream));
+    DTLAB_CUDA_CHECK(cudaLaunchHostFunc(
+        stream, [](void*) { std::this_thread::sleep_for(std::chrono::milliseconds(2)); }, nullptr));
+    cuda::add(data, read, n, stream);
+  }
+
+ private:
+  std::deque<cuda::DeviceBuffer<float>> reads_;
+};
+
+TEST(GpuDdp, NcclStreamOrderingHoldsAgainstASlowTwinOnOneGpu) {
+  DTLAB_REQUIRE_GPU();
+  const Comm one = self();
+  const cuda::Placement place = cuda::place_on_gpu(one);
+  SlowTwinComm twin(one, place, cuda::Backend::nccl);
+  ASSERT_EQ(twin.backend(), cuda::Backend::nccl);
+  const TrainConfig cfg = small_config();
+  Mlp cpu(cfg.model);
+  cpu.init(3);
+  cuda::Stream s;
+  cuda::GpuMlp gpu(cpu, s);
+  cuda::GpuOptimizer gpu_opt(cfg.optimizer, cpu.num_params());
+  auto cpu_opt = make_optimizer(cfg.optimizer, cpu.num_params());
+  // 1 KiB buckets: several per step, each launched while backward still runs (overlap).
+  lab02::cuda::GpuDistributedDataParallel ddp(twin, {.bucket_bytes = 1024});
+  ddp.setup(twin, gpu);
+  const int batch = 48;
+  const Dataset& train = synthetic().train;
+  std::vector<float> x(std::size_t(batch) * train.features);
+  std::vector<std::int32_t> y(batch);
+  for (std::int64_t step = 0; step < 5; ++step) {
+    std::vector<std::int64_t> idx(batch);
+    for (int i = 0; i < batch; ++i) idx[std::size_t(i)] = (step * batch + i) % train.size;
+    train.gather(idx, x, y);
+    auto dx = to_device(x);
+    auto dy = to_device(y);
+    const StepInfo info{.step = step, .lr = 0.05, .micro_batches = 1};
+    ddp.backward_begins(gpu, 0, 1);
+    gpu.forward_backward(dx.data(), dy.data(), batch, [&](int layer) { ddp.grad_ready(gpu, layer); });
+    ddp.step(gpu, gpu_opt, info);
+    // The oracle: one process, the same batch (the twin's half of 2g is g).
+    cpu.forward_backward(x, y);
+    cpu_opt->step(cpu.params(), cpu.grads(), info.lr);
+  }
+  test::expect_close(to_host(gpu.params(), cpu.num_params()), cpu.params(), 1e-4);
 }
 
 TEST(GpuTraining, RefusesWhatItCannotDo) {

@@ -81,6 +81,11 @@ TEST(CudaMemory, RoundTripAndErrorsNameTheCall) {
     EXPECT_NE(std::string(e.what()).find("cudaMalloc"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("memory.hpp"), std::string::npos) << e.what();
   }
+  // The caught failure is not left pending, to be blamed on the next kernel launch.
+  EXPECT_EQ(cudaPeekAtLastError(), cudaSuccess) << cudaGetErrorName(cudaPeekAtLastError());
+  cuda::Stream s;
+  EXPECT_NO_THROW(cuda::add(d.data(), d.data(), d.size(), s));
+  s.synchronize();
 }
 
 TEST(CudaKernels, BiasReluSoftmaxAndAddMatchTheCpu) {
@@ -128,8 +133,7 @@ TEST(CudaKernels, BiasReluSoftmaxAndAddMatchTheCpu) {
   cuda::add(da.data(), dc.data(), a.size(), s);
   const auto sum = to_host(da.data(), a.size());
   for (std::size_t i = 0; i < a.size(); i += 997) EXPECT_EQ(sum[i], a[i] + c[i]);
-  cuda::DeviceBuffer<double> acc(1);
-  DTLAB_CUDA_CHECK(cudaMemset(acc.data(), 0, acc.bytes()));
+  cuda::DeviceBuffer<double> acc = test::zeros<double>(1);
   cuda::accumulate_sum(dc.data(), c.size(), 0.5, acc.data(), s);
   cuda::accumulate_sum(dc.data(), c.size(), 0.5, acc.data(), s);
   EXPECT_NEAR(to_host(acc.data(), 1)[0], std::accumulate(c.begin(), c.end(), 0.0), 1e-6 * c.size());
@@ -181,8 +185,7 @@ TEST(CudaMlp, ForwardBackwardEqualsTheCpuMlp) {
     test::expect_close(grads, cpu.grads(), kTol);
 
     // Evaluation: summed loss and correct count.
-    cuda::DeviceBuffer<double> acc(2);
-    DTLAB_CUDA_CHECK(cudaMemset(acc.data(), 0, acc.bytes()));
+    cuda::DeviceBuffer<double> acc = test::zeros<double>(2);
     gpu.evaluate(dx.data(), dy.data(), batch, acc.data(), acc.data() + 1);
     const auto h = to_host(acc.data(), 2);
     const Mlp::Eval e = cpu.evaluate(x, y);
@@ -207,6 +210,18 @@ TEST(CudaMlp, Tf32IsCloseButNotExact) {
   std::vector<float> grads(cpu.num_params());
   gpu.download_grads(grads);
   test::expect_close(grads, cpu.grads(), 2e-2);  // TF32 keeps 10 mantissa bits
+  // ... and TF32 was really used: FP32 GEMMs agree with the CPU to about 1e-6 relative, rounding
+  // the inputs to 10 bits moves the gradients by about 1e-3 of their size.
+  cuda::GpuMlp fp32(cpu, s, /*tf32=*/false);
+  fp32.forward_backward(dx.data(), dy.data(), batch);
+  std::vector<float> exact(cpu.num_params());
+  fp32.download_grads(exact);
+  double largest = 0, moved = 0;
+  for (std::size_t i = 0; i < exact.size(); ++i) {
+    largest = std::max(largest, double(std::abs(exact[i])));
+    moved = std::max(moved, double(std::abs(grads[i] - exact[i])));
+  }
+  EXPECT_GT(moved, 1e-4 * largest) << "the TF32 gradients equal the FP32 ones: TF32 was not used";
 }
 
 TEST(CudaOptim, EveryOptimizerEqualsTheCpuOne) {

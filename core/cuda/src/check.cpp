@@ -15,6 +15,10 @@ std::string where(const char* call, const char* file, int line) {
 }  // namespace
 
 void fail_cuda(cudaError_t rc, const char* call, const char* file, int line) {
+  // The runtime also records the error as the thread's last error: left there, a caught failure
+  // (a cudaMalloc too large) would be reported again by the next launch check, far from its cause.
+  // Sticky errors (a kernel's illegal address) stay: the context is unusable after them anyway.
+  cudaGetLastError();
   throw Error(fmt::format("CUDA error {} ({}): {} {}", int(rc), cudaGetErrorName(rc),
                           cudaGetErrorString(rc), where(call, file, line)));
 }

@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "comm_impl.hpp"  // MPI_Comm_split_type needs the MPI communicator
 #include "dtlab/baseline.hpp"
 #include "dtlab/error.hpp"
+#include "dtlab/gpu.hpp"
 
 namespace dtlab::cuda {
 
@@ -21,21 +24,49 @@ Placement place_on_gpu(const Comm& comm) {
             "MPI_Comm_split_type");
   MPI_Comm_rank(local, &p.local_rank);
   MPI_Comm_size(local, &p.local_size);
-  MPI_Comm_free(&local);
-  if (cudaGetDeviceCount(&p.gpus) != cudaSuccess) {
-    cudaGetLastError();
-    p.gpus = 0;
+  // Everything that can fail on one rank is tried first, and every rank learns the outcome before
+  // any goes on: a rank that gave up would otherwise leave the others waiting in the next
+  // collective (NCCL's initialisation waits for every rank, forever).
+  std::string failure;
+  std::array<char, 48> uuid{};  // this rank's GPU, "GPU-..." (40 characters)
+  try {
+    const auto gpus = visible_gpus();  // throws for a driver or runtime that cannot start
+    p.gpus = int(gpus.size());
+    if (p.gpus == 0) {
+      failure = "no CUDA device is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES); --device cuda needs one";
+    } else {
+      p.device = p.local_rank % p.gpus;
+      DTLAB_CUDA_CHECK(cudaSetDevice(p.device));
+      DTLAB_CUDA_CHECK(cudaFree(nullptr));  // creates the context now, so that its failure shows here
+      std::memcpy(uuid.data(), gpus[std::size_t(p.device)].uuid.c_str(),
+                  std::min(uuid.size() - 1, gpus[std::size_t(p.device)].uuid.size()));
+    }
+  } catch (const Error& e) {
+    failure = e.what();
   }
-  // Every rank must learn whether any rank failed, or the others would hang in the next collective.
-  std::array<std::int32_t, 2> flags{p.gpus == 0 ? 1 : 0, p.local_size > p.gpus ? 1 : 0};
-  baseline::allreduce(comm, std::span<std::int32_t>(flags), ReduceOp::max);
-  if (flags[0])
-    throw Error(p.gpus == 0 ? std::string("no CUDA device is visible (check nvidia-smi and "
-                                          "CUDA_VISIBLE_DEVICES); --device cuda needs one")
-                            : std::string("another rank of this job sees no CUDA device"));
-  p.shared = flags[1] != 0;
-  p.device = p.local_rank % p.gpus;
-  DTLAB_CUDA_CHECK(cudaSetDevice(p.device));
+  std::int32_t first_failed[1] = {failure.empty() ? comm.size() : comm.rank()};
+  baseline::allreduce(comm, std::span<std::int32_t>(first_failed), ReduceOp::min);
+  if (first_failed[0] < comm.size()) {
+    MPI_Comm_free(&local);
+    throw Error(!failure.empty() ? failure
+                                 : fmt::format("rank {} of this job could not start CUDA (its own "
+                                               "message says why)",
+                                               first_failed[0]));
+  }
+  // Two ranks of a node share a GPU when their GPUs' UUIDs are equal. Counting ranks against
+  // visible devices would be wrong where each rank sees only its own GPU (Slurm's per-task
+  // CUDA_VISIBLE_DEVICES: every rank sees one GPU, device 0, and none is shared).
+  std::vector<char> all(uuid.size() * std::size_t(p.local_size));
+  check_mpi(MPI_Allgather(uuid.data(), int(uuid.size()), MPI_CHAR, all.data(), int(uuid.size()),
+                          MPI_CHAR, local),
+            "MPI_Allgather");
+  MPI_Comm_free(&local);
+  std::vector<std::string> uuids;
+  for (int r = 0; r < p.local_size; ++r) uuids.emplace_back(all.data() + std::size_t(r) * uuid.size());
+  std::sort(uuids.begin(), uuids.end());
+  std::int32_t shared[1] = {std::adjacent_find(uuids.begin(), uuids.end()) != uuids.end() ? 1 : 0};
+  baseline::allreduce(comm, std::span<std::int32_t>(shared), ReduceOp::max);  // on any node
+  p.shared = shared[0] != 0;
   return p;
 }
 
@@ -63,11 +94,23 @@ DeviceComm::DeviceComm(const Comm& comm, const Placement& placement, Backend bac
                             "use fewer ranks per node or --comm staged",
                             placement.local_size, placement.gpus));
   if (backend_ != Backend::nccl) return;
+  // Rank 0 makes the id; the broadcast carries whether it could, so that no rank enters
+  // ncclCommInitRank, which waits for all of them, when rank 0 will not come.
   ncclUniqueId id{};
-  if (comm_.rank() == 0) DTLAB_NCCL_CHECK(ncclGetUniqueId(&id));
-  std::array<std::uint8_t, sizeof(id)> bytes{};
+  std::string failure;
+  if (comm_.rank() == 0) {
+    try {
+      DTLAB_NCCL_CHECK(ncclGetUniqueId(&id));
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+  }
+  std::array<std::uint8_t, sizeof(id) + 1> bytes{};
   std::memcpy(bytes.data(), &id, sizeof(id));
+  bytes.back() = failure.empty() ? 1 : 0;
   baseline::broadcast(comm_, std::span<std::uint8_t>(bytes), 0);
+  if (bytes.back() == 0)
+    throw Error(!failure.empty() ? failure : std::string("rank 0 could not create the NCCL id (its own message says why)"));
   std::memcpy(&id, bytes.data(), sizeof(id));
   DTLAB_NCCL_CHECK(ncclCommInitRank(&nccl_, comm_.size(), id, comm_.rank()));
 }

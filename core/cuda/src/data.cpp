@@ -10,7 +10,7 @@
 namespace dtlab::cuda {
 
 DeviceDataset::DeviceDataset(const Dataset& data, cudaStream_t stream)
-    : size_(data.size), features_(data.features), mean_(data.mean), stddev_(data.stddev),
+    : size_(data.size), features_(data.features), norm_(data.normalisation()),
       x_(data.x.size()), y_(data.y.size()) {
   copy_to_device(x_.data(), data.x.data(), data.x.size(), stream);
   copy_to_device(y_.data(), data.y.data(), data.y.size(), stream);
@@ -19,7 +19,8 @@ DeviceDataset::DeviceDataset(const Dataset& data, cudaStream_t stream)
 
 void DeviceDataset::gather(const std::int64_t* device_indices, int n, float* x,
                            std::int32_t* labels, cudaStream_t stream) const {
-  gather_batch(x_.data(), y_.data(), device_indices, n, features_, mean_, stddev_, x, labels, stream);
+  gather_batch(x_.data(), y_.data(), device_indices, n, features_, norm_.scale, norm_.shift, x,
+               labels, stream);
 }
 
 IndexUploader::IndexUploader(std::size_t capacity) {

@@ -106,7 +106,7 @@ __global__ void gather_kernel(const std::uint8_t* x, const std::int32_t* labels,
        i += std::size_t(gridDim.x) * blockDim.x) {
     const std::size_t k = i / features, j = i % features;
     const std::int64_t src = idx[k];
-    out[i] = float(x[std::size_t(src) * features + j]) * scale + shift;
+    out[i] = __fmaf_rn(float(x[std::size_t(src) * features + j]), scale, shift);
     if (j == 0) labels_out[k] = labels[src];
   }
 }
@@ -180,12 +180,11 @@ void scale(float* x, float a, std::size_t n, cudaStream_t stream) {
 }
 
 void gather_batch(const std::uint8_t* x, const std::int32_t* labels, const std::int64_t* idx, int n,
-                  int features, float mean, float stddev, float* out, std::int32_t* labels_out,
+                  int features, float scale, float shift, float* out, std::int32_t* labels_out,
                   cudaStream_t stream) {
   const std::size_t total = std::size_t(n) * features;
   if (total == 0) return;
-  // The same float expression as Dataset::gather, so both produce the same bits.
-  const float scale = 1.0f / (255.0f * stddev), shift = -mean / stddev;
+  // fma(v, scale, shift) rounded once, as Dataset::gather: the same bits on both devices.
   gather_kernel<<<blocks_for(total), kThreads, 0, stream>>>(x, labels, idx, n, features, scale,
                                                             shift, out, labels_out);
   DTLAB_CUDA_CHECK_LAUNCH();

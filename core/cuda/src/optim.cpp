@@ -14,6 +14,9 @@ GpuOptimizer::GpuOptimizer(const OptimizerConfig& config, std::size_t n) : confi
     b_.resize(n);
     DTLAB_CUDA_CHECK(cudaMemset(b_.data(), 0, b_.bytes()));
   }
+  // cudaMemset runs on the legacy default stream, which does not order the non-blocking streams
+  // step() launches on: without this wait, a first step could read the state before it is zero.
+  DTLAB_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void GpuOptimizer::step(float* p, const float* g, double lr, float scale, cudaStream_t stream) {

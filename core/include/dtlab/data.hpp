@@ -22,6 +22,13 @@ struct Dataset {
   float mean = 0.0f;   // of x/255 over the training set
   float stddev = 1.0f;
 
+  // A pixel value v in 0..255 becomes fma(v, scale, shift), rounded once: the same bits on the CPU
+  // in every build (FMA or not, whatever the compiler contracts) and on the GPU (__fmaf_rn).
+  struct Normalisation {
+    float scale, shift;
+  };
+  Normalisation normalisation() const { return {1.0f / (255.0f * stddev), -mean / stddev}; }
+
   // Copies the samples at indices into xb (indices.size() x features floats, (x/255 - mean) /
   // stddev) and yb.
   void gather(std::span<const std::int64_t> indices, std::span<float> xb,

@@ -26,7 +26,7 @@ struct Placement {
   int device = 0;
   int local_rank = 0;
   int local_size = 1;
-  int gpus = 0;         // visible on this node
+  int gpus = 0;         // visible to this rank
   bool shared = false;  // on some node of the job, two ranks share a GPU
 };
 
@@ -44,18 +44,21 @@ class DeviceComm {
   // ranks share a GPU throws. The communicator is a duplicate of comm: its traffic never matches
   // the program's.
   DeviceComm(const Comm& comm, const Placement& placement, Backend backend = Backend::automatic);
-  ~DeviceComm();
+  virtual ~DeviceComm();
   DeviceComm(const DeviceComm&) = delete;
   DeviceComm& operator=(const DeviceComm&) = delete;
 
   Backend backend() const { return backend_; }
   const Comm& comm() const { return comm_; }
   int rank() const { return comm_.rank(); }
-  int size() const { return comm_.size(); }
+  // Virtual, with allreduce, for one test only (tests/cuda/test_cuda_mpi.cpp, SlowTwinComm): on a
+  // machine with one GPU it stands in for a second rank, so that the ordering of NCCL work on
+  // streams, which a real 1-rank allreduce (the identity) cannot show, is tested there too.
+  virtual int size() const { return comm_.size(); }
 
   // In place: data (n floats on the device) ends as the sum over the ranks. Ordered after the
   // work already on stream, and the work queued on stream after it sees the result.
-  void allreduce(float* data, std::size_t n, cudaStream_t stream);
+  virtual void allreduce(float* data, std::size_t n, cudaStream_t stream);
   // root's n floats end up on every rank; ordered on stream like allreduce.
   void broadcast(float* data, std::size_t n, int root, cudaStream_t stream);
 

@@ -28,7 +28,7 @@ class DeviceDataset {
  private:
   std::int64_t size_;
   int features_;
-  float mean_, stddev_;
+  Dataset::Normalisation norm_;
   DeviceBuffer<std::uint8_t> x_;
   DeviceBuffer<std::int32_t> y_;
 };

@@ -36,10 +36,10 @@ void add(float* dst, const float* src, std::size_t n, cudaStream_t stream);
 // x[i] *= a.
 void scale(float* x, float a, std::size_t n, cudaStream_t stream);
 
-// out[k] = (x[idx[k]] / 255 - mean) / stddev row by row, labels_out[k] = labels[idx[k]]:
-// Dataset::gather, from the uint8 images kept on the device.
+// out[k] = fma(x[idx[k]], scale, shift) row by row, labels_out[k] = labels[idx[k]]:
+// Dataset::gather with Dataset::normalisation(), from the uint8 images kept on the device.
 void gather_batch(const std::uint8_t* x, const std::int32_t* labels, const std::int64_t* idx, int n,
-                  int features, float mean, float stddev, float* out, std::int32_t* labels_out,
+                  int features, float scale, float shift, float* out, std::int32_t* labels_out,
                   cudaStream_t stream);
 
 // torch.optim.SGD in one pass (Optimizer "sgd" on the CPU): g = scale*grad + wd*p;
