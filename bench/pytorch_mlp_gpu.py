@@ -81,14 +81,15 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--tf32", action="store_true")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--dtlab", default=DTLAB, help="the dtlab program (default: build/bin/dtlab)")
     args = ap.parse_args()
     hidden = [int(h) for h in args.hidden.split(",") if h]
-    if not os.access(DTLAB, os.X_OK):
-        sys.exit(f"pytorch_mlp_gpu: {DTLAB} does not exist; build dtlab first (./dtlab build)")
+    if not os.access(args.dtlab, os.X_OK):
+        sys.exit(f"pytorch_mlp_gpu: {args.dtlab} does not exist; build dtlab first (./dtlab build)")
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "dtlab.json")
-        cmd = [DTLAB, "bench", "train-step", "--device", "cuda", "--ranks", "1", "--hidden", args.hidden,
+        cmd = [args.dtlab, "bench", "train-step", "--device", "cuda", "--ranks", "1", "--hidden", args.hidden,
                "--batch", str(args.batch), "--json", path] + (["--tf32"] if args.tf32 else [])
         subprocess.run(cmd, check=True, env=env)
         with open(path) as f:
