@@ -106,7 +106,7 @@ def main():
     if not os.access(DTLAB, os.X_OK):
         sys.exit(f"compare_ddp: {DTLAB} does not exist; build dtlab first (./dtlab build)")
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    out = args.out or tempfile.mkdtemp(prefix="compare-ddp-")
+    out = os.path.abspath(args.out or tempfile.mkdtemp(prefix="compare-ddp-"))
     os.makedirs(out, exist_ok=True)
     machine = {"cpu": cpu_model(), "dtlab": dtlab_sgemm(env, out), "pytorch": torch_sgemm(env),
                "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "")}
