@@ -171,7 +171,11 @@ async function checkPage(page, sitePath) {
   current.set(page, sitePath);
   const errors = [];
   const onFailed = (r) => {
-    if (r.url().startsWith(origin)) errors.push(`request failed: ${rel(r.url())} (${r.failure()?.errorText})`);
+    // net::ERR_ABORTED is the browser cancelling a request, not the file failing: under load the
+    // previous page's search-index fetch is still in flight when the next page is opened. A
+    // missing file answers 404 (onResponse), an external request is reported by the route above.
+    const why = r.failure()?.errorText;
+    if (r.url().startsWith(origin) && why !== 'net::ERR_ABORTED') errors.push(`request failed: ${rel(r.url())} (${why})`);
   };
   const onResponse = (r) => {
     requests++;
