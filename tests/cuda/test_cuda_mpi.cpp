@@ -97,8 +97,9 @@ TEST(DeviceComm, NcclAllreduceIsExactWhereEveryRankHasAGpu) {
   const cuda::Placement place = cuda::place_on_gpu(world);
   // Several ranks of one machine (these tests run on one) that see a single GPU share it: the
   // comparison of the GPUs' UUIDs must say so.
-  if (world.size() > 1 && visible_gpus().size() == 1)
+  if (world.size() > 1 && visible_gpus().size() == 1) {
     EXPECT_TRUE(place.shared) << world.size() << " ranks on one GPU not seen as sharing it";
+  }
   if (place.shared) {
     // NCCL refuses two ranks on one GPU; asking for it must say so clearly.
     EXPECT_THROW(cuda::DeviceComm(world, place, cuda::Backend::nccl), Error);
