@@ -19,6 +19,7 @@
 #include "dtlab/comm.hpp"
 #include "dtlab/costmodel.hpp"
 #include "dtlab/error.hpp"
+#include "dtlab/fastest.hpp"
 #include "dtlab/io.hpp"
 #include "dtlab/mlp.hpp"
 #include "dtlab/optim.hpp"
@@ -218,12 +219,10 @@ void write_tuned_rules(const std::string& path, int p, const std::vector<std::ui
   std::printf("# tuned rules for %d ranks (fastest of %s at each size; its time vs %s)\n", p,
               fmt::format("{}", fmt::join(kTunable, ", ")).c_str(), algos[0].c_str());
   for (std::size_t s = 0; s < all.size(); ++s) {
-    // Within 3% of the fastest counts as a tie, won by the first in kTunable's order: noise
-    // between two equally fast algorithms (ring and Rabenseifner are one algorithm on 2 ranks)
-    // then does not fragment the table.
-    const double fastest = *std::min_element(times[s].begin() + 1, times[s].end());
-    std::size_t best = 1;
-    while (times[s][best] > 1.03 * fastest) ++best;
+    // Within 3% of the fastest, the first in kTunable's order wins: noise between two equally
+    // fast algorithms (ring and Rabenseifner are one algorithm on 2 ranks) then does not
+    // fragment the table. times[s][0] is MPI_Allreduce's, which is not a candidate.
+    const std::size_t best = 1 + first_within(std::span<const double>(times[s]).subspan(1));
     std::printf("  %12llu  %-20s %.2fx\n", (unsigned long long)all[s], algos[best].c_str(),
                 times[s][best] / times[s][0]);
     const std::uint64_t limit = s + 1 == all.size() ? AllreduceRules::kNoLimit : all[s];

@@ -12,7 +12,6 @@
 #include "dtlab/data.hpp"
 #include "dtlab/gemm.hpp"
 #include "dtlab/gpu.hpp"
-#include "launch.hpp"
 #include "process.hpp"
 
 namespace dtlab::cli {
@@ -33,7 +32,6 @@ void add_info(CLI::App& app, Command& cmd) {
     std::printf("SGEMM      %s (the dense layers' products; `dtlab bench train-step` times every candidate)\n",
                 gemm_library().c_str());
     std::printf("cores      %ld online\n", sysconf(_SC_NPROCESSORS_ONLN));
-    use_tuned_allreduce_rules();
     const char* rules = std::getenv("DTLAB_ALLREDUCE_RULES");
     std::printf("allreduce  the reference's switch points: %s\n",
                 rules ? fmt::format("measured, from {}", rules).c_str()

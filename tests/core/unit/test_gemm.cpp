@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "dtlab/fastest.hpp"
 #include "dtlab/gemm.hpp"
 #include "dtlab/mlp.hpp"
 #include "dtlab/sgemm_probe.hpp"
@@ -84,6 +85,16 @@ TEST(Gemm, EmptyInnerDimensionGivesZeros) {
   MatrixRM a(3, 0), b(0, 4), c = MatrixRM::Constant(3, 4, 5.0f);
   gemm(ConstMatMap(a.data(), 3, 0), Trans::no, ConstMatMap(b.data(), 0, 4), Trans::no, MatMap(c.data(), 3, 4));
   EXPECT_EQ(c, MatrixRM::Zero(3, 4));
+}
+
+TEST(Fastest, TheFirstWithinTheTieOfTheFastestWins) {
+  const double close[] = {1.02, 1.0, 0.995};  // all within 3%: the first
+  EXPECT_EQ(first_within(close), 0u);
+  const double apart[] = {1.04, 1.0, 1.02};  // the first is 4% slower: the next within 3%
+  EXPECT_EQ(first_within(apart), 1u);
+  const double last[] = {2.0, 1.5, 1.0};
+  EXPECT_EQ(first_within(last), 2u);
+  EXPECT_EQ(first_within(apart, 1.05), 0u);
 }
 
 TEST(SgemmProbe, MlpProductsAreTheLayersCalls) {
