@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <sstream>
+#include <string_view>
 
 #include "dtlab/comm.hpp"
 #include "dtlab/error.hpp"
@@ -56,7 +57,11 @@ void exec_under_mpirun(const LaunchOptions& opt, int argc, char** argv) {
   for (auto& f : mpirun_flags(opt)) args.push_back(f);
   // The child runs the same command line; it finds itself under a launcher and does not relaunch.
   args.push_back(self_exe());
-  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  for (int i = 1; i < argc; ++i) {
+    // Open MPI's mpirun reads "--tune FILE" anywhere on its command line, ours included, as a file
+    // of MCA parameters: our flag --tune reaches the ranks as --tune=true, which it leaves alone.
+    args.emplace_back(std::string_view(argv[i]) == "--tune" ? "--tune=true" : argv[i]);
+  }
   if (geteuid() == 0) {  // Open MPI refuses root unless told twice
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
