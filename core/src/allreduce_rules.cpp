@@ -12,6 +12,15 @@
 
 namespace dtlab {
 
+namespace {
+// By rank count, then limit: choose() takes the first rule that covers a size.
+void sort_rules(std::vector<AllreduceRules::Rule>& rules) {
+  std::stable_sort(rules.begin(), rules.end(), [](const auto& a, const auto& b) {
+    return a.ranks != b.ranks ? a.ranks < b.ranks : a.up_to_bytes < b.up_to_bytes;
+  });
+}
+}  // namespace
+
 AllreduceRules AllreduceRules::parse(std::string_view text, const std::string& source) {
   AllreduceRules out;
   std::istringstream in{std::string(text)};
@@ -41,9 +50,7 @@ AllreduceRules AllreduceRules::parse(std::string_view text, const std::string& s
     }
     out.rules_.push_back(r);
   }
-  std::stable_sort(out.rules_.begin(), out.rules_.end(), [](const Rule& a, const Rule& b) {
-    return a.ranks != b.ranks ? a.ranks < b.ranks : a.up_to_bytes < b.up_to_bytes;
-  });
+  sort_rules(out.rules_);
   return out;
 }
 
@@ -80,9 +87,7 @@ void AllreduceRules::set(int ranks, std::vector<Rule> rules) {
     r.ranks = ranks;
     rules_.push_back(std::move(r));
   }
-  std::stable_sort(rules_.begin(), rules_.end(), [](const Rule& a, const Rule& b) {
-    return a.ranks != b.ranks ? a.ranks < b.ranks : a.up_to_bytes < b.up_to_bytes;
-  });
+  sort_rules(rules_);
 }
 
 std::string AllreduceRules::to_text(const std::string& header) const {
