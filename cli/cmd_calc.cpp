@@ -2,6 +2,7 @@
 //
 //   dtlab calc                                   list every formula
 //   dtlab calc ring_allreduce_time p=8 bytes=1e9 alpha=5e-6 beta=1e-10
+//   dtlab calc "2*ring_allreduce_time(p=8, bytes=1e9, alpha=5e-6, beta=1e-10)/1e-3"   arithmetic
 //   dtlab calc --batch < lines                   many at once, for scripts
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -19,41 +20,16 @@ namespace dtlab::cli {
 
 namespace {
 
-FormulaArgs parse_args(const std::string& name, const std::vector<std::string>& words) {
-  FormulaArgs args;
-  for (const auto& w : words) {
-    const auto eq = w.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw Error(fmt::format("{}: '{}' is not key=value (e.g. p=8 bytes=1e9)", name, w));
-    const std::string key = w.substr(0, eq), text = w.substr(eq + 1);
-    std::size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(text, &used);
-    } catch (const std::logic_error&) {
-      used = 0;
-    }
-    if (used == 0 || used != text.size())
-      throw Error(fmt::format("{}: {} = '{}' is not a number (write 1e9, not 1G)", name, key, text));
-    args[key] = v;
-  }
-  return args;
-}
-
-// --batch: one "NAME key=value..." per line of stdin, one value per line of stdout, full
+// --batch: one calculation (either form of dtlab::calculate) per line of stdin, one value per line of stdout, full
 // precision: how scripts (slides/figures/make_figures.py) use the formulas without copying them.
 int run_batch() {
   std::string line;
   int number = 0;
   while (std::getline(std::cin, line)) {
     ++number;
-    std::istringstream in(line);
-    std::string name, w;
-    std::vector<std::string> words;
-    if (!(in >> name)) continue;
-    while (in >> w) words.push_back(w);
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
-      std::printf("%.17g\n", evaluate(name, parse_args(name, words)));
+      std::printf("%.17g\n", calculate(line));
     } catch (const Error& e) {
       throw Error(fmt::format("stdin line {}: {}", number, e.what()));
     }
@@ -72,9 +48,14 @@ int run(const std::string& name, const std::vector<std::string>& words) {
     }
     return 0;
   }
-  const double v = evaluate(name, parse_args(name, words));
-  const Formula& f = formula(name);
-  std::printf("%.6g %s\n    %s\n", v, f.unit.c_str(), f.description.c_str());
+  const std::string text = words.empty() ? name : fmt::format("{} {}", name, fmt::join(words, " "));
+  const double v = calculate(text);
+  if (is_formula_call(text)) {
+    const Formula& f = formula(name);
+    std::printf("%.6g %s\n    %s\n", v, f.unit.c_str(), f.description.c_str());
+  } else {
+    std::printf("%.6g\n", v);
+  }
   return 0;
 }
 
@@ -86,7 +67,7 @@ void add_calc(CLI::App& app, Command& cmd) {
   auto* c = app.add_subcommand("calc", "The course's formulas: collective costs, bubbles, compressed sizes, memory...");
   cmd.app = c;
   cmd.uses_mpi = false;
-  c->add_option("formula", *name, "Formula name (none: list them all)");
+  c->add_option("formula", *name, "Formula name (none: list them all), or an arithmetic expression in quotes");
   c->add_option("args", *words, "Arguments as key=value, in SI units (seconds, bytes)");
   auto batch = std::make_shared<bool>(false);
   c->add_flag("--batch", *batch, "Read 'NAME key=value...' lines from stdin; print one value per line");

@@ -6,6 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <ranges>
+#include <regex>
+#include <sstream>
+
+#include <muParser.h>
 
 #include "dtlab/error.hpp"
 
@@ -16,6 +20,15 @@ const std::vector<Formula>& formulas() {
     std::vector<Formula> v;
     detail::add_collective_formulas(v);
     detail::add_training_formulas(v);
+    detail::add_sharding_formulas(v);
+    detail::add_sequence_formulas(v);
+    detail::add_experts_formulas(v);
+    detail::add_fp8_formulas(v);
+    detail::add_fabrics_formulas(v);
+    detail::add_roofline_formulas(v);
+    detail::add_activations_formulas(v);
+    detail::add_checkpointing_formulas(v);
+    detail::add_operations_formulas(v);
     std::sort(v.begin(), v.end(), [](const Formula& a, const Formula& b) { return a.name < b.name; });
     return v;
   }();
@@ -46,6 +59,96 @@ double evaluate(const std::string& name, const FormulaArgs& given) {
   for (const auto& p : f.params)
     if (!given.count(p)) throw Error(fmt::format("{}: missing parameter '{}' (it takes {})", name, p, fmt::join(f.params, ", ")));
   return f.eval(args);
+}
+
+namespace {
+
+std::vector<std::string> words_of(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> w;
+  for (std::string s; in >> s;) w.push_back(s);
+  return w;
+}
+
+bool is_formula_name(const std::string& name) {
+  return std::any_of(formulas().begin(), formulas().end(), [&](const Formula& f) { return f.name == name; });
+}
+
+double number(const std::string& where, const std::string& key, const std::string& text) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::logic_error&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size())
+    throw Error(fmt::format("{}: {} = '{}' is not a number (write 1e9, not 1G)", where, key, text));
+  return v;
+}
+
+// "k=v" words (or "k=v, k=v" inside a call) into arguments.
+FormulaArgs arguments(const std::string& name, const std::vector<std::string>& words) {
+  FormulaArgs args;
+  for (const auto& w : words) {
+    const auto eq = w.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(fmt::format("{}: '{}' is not key=value (e.g. p=8 bytes=1e9)", name, w));
+    args[w.substr(0, eq)] = number(name, w.substr(0, eq), w.substr(eq + 1));
+  }
+  return args;
+}
+
+double floor_of(double x) { return std::floor(x); }
+double ceil_of(double x) { return std::ceil(x); }
+double round_of(double x) { return std::round(x); }
+
+}  // namespace
+
+bool is_formula_call(const std::string& text) {
+  const auto w = words_of(text);
+  return !w.empty() && is_formula_name(w[0]) &&
+         std::all_of(w.begin() + 1, w.end(), [](const std::string& s) { return s.find('=') != std::string::npos; });
+}
+
+double calculate(const std::string& text) {
+  if (is_formula_call(text)) {
+    auto w = words_of(text);
+    const std::string name = w[0];
+    w.erase(w.begin());
+    return evaluate(name, arguments(name, w));
+  }
+  // Formula calls inside arithmetic are replaced by their values first: the expression parser
+  // knows numbers and functions of positional arguments, and formulas take named ones.
+  static const std::regex call(R"(\b([a-z][a-z0-9_]*)\(\s*([a-z][a-z0-9_]*\s*=[^()]*)\))");
+  std::string expr = text;
+  for (std::smatch m; std::regex_search(expr, m, call);) {
+    const std::string name = m[1];
+    if (!is_formula_name(name)) formula(name);  // throws, naming the known ones
+    std::vector<std::string> words;
+    std::string list = m[2];
+    std::replace(list.begin(), list.end(), ',', ' ');
+    std::istringstream in(list);
+    for (std::string s; in >> s;) {
+      // "p = 8" written with spaces: glue the pieces back into "p=8".
+      if (!words.empty() && (s == "=" || s.front() == '=' || words.back().back() == '=')) words.back() += s;
+      else words.push_back(s);
+    }
+    expr = m.prefix().str() + fmt::format("({:.17g})", evaluate(name, arguments(name, words))) + m.suffix().str();
+  }
+  try {
+    mu::Parser p;
+    p.DefineFun("floor", floor_of);
+    p.DefineFun("ceil", ceil_of);
+    p.DefineFun("round", round_of);
+    p.SetExpr(expr);
+    const double v = p.Eval();
+    if (!std::isfinite(v)) throw Error(fmt::format("'{}' is not a finite number ({})", text, v));
+    return v;
+  } catch (const mu::Parser::exception_type& e) {
+    throw Error(fmt::format("cannot calculate '{}': {}{}", text, e.GetMsg(),
+                            e.GetToken().empty() ? "" : fmt::format(" ('{}')", e.GetToken())));
+  }
 }
 
 }  // namespace dtlab

@@ -7,6 +7,9 @@
 #include <set>
 #include <toml++/toml.h>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "dtlab/io.hpp"
 #include "problem_sets.hpp"
 
@@ -40,37 +43,80 @@ const std::vector<std::string> kLangs = {"en", "zh-CN"};
 // ---- the checker itself must catch what it is there to catch ----
 
 TEST(ProblemSetChecker, CatchesWrongNumbersHiddenNumbersAndMissingParts) {
-  const std::string good = R"(### [t-1] Ring
+  const std::string good = R"(### [t-1] Ring on 8 nodes
 *Difficulty:* ★★ · *Practise in:* [Lab 01](x.md)
 
-Q?
+How long does an allreduce of 1 GB take at 10 GB/s and 5 µs per message?
 
-**Answer.** About 0.175 s.
+**Answer.** About 0.175 s, twice that (0.35 s) in both directions, on Lab 01's ring, 2(p−1) steps,
+fp16 or H100 or ZeRO-3 as names; 1e9 bytes; NVLink's 450 GB/s; see `nccl 2.18`.
 <!-- check: ring_allreduce_time p=8 bytes=1e9 alpha=5e-6 beta=1e-10 => 0.175 shown "0.175 s" -->
+<!-- check: 2 * ring_allreduce_time(p=8, bytes=1e9, alpha=5e-6, beta=1e-10) => 0.350 shown "0.35 s" -->
+<!-- fact: h100_nvlink_per_direction "450 GB/s" NVIDIA H100 SXM datasheet -->
 )";
   auto q = parse_problem_set(good, "good.md", "en");
   ASSERT_EQ(q.size(), 1u);
   EXPECT_EQ(q[0].difficulty, 2);
   EXPECT_EQ(q[0].lab_link, "x.md");
-  ASSERT_EQ(q[0].checks.size(), 1u);
+  ASSERT_EQ(q[0].checks.size(), 2u);
+  ASSERT_EQ(q[0].facts.size(), 1u);
+  EXPECT_EQ(q[0].facts[0].source, "NVIDIA H100 SXM datasheet");
   EXPECT_TRUE(problems_of(q[0]).empty()) << problems_of(q[0])[0];
 
-  auto wrong = good;
-  wrong.replace(wrong.find("=> 0.175"), 8, "=> 0.350");
-  EXPECT_EQ(problems_of(parse_problem_set(wrong, "w.md", "en")[0]).size(), 1u);  // 0.35 != 0.175
+  auto with = [&](const std::string& from, const std::string& to) {
+    auto text = good;
+    text.replace(text.find(from), from.size(), to);
+    return problems_of(parse_problem_set(text, "t.md", "en")[0]);
+  };
+  EXPECT_EQ(with("=> 0.175", "=> 0.350").size(), 1u);       // 0.35 != 0.175
+  EXPECT_EQ(with("=> 0.350", "=> 0.175").size(), 1u);       // the expression too
+  EXPECT_EQ(with("About 0.175 s", "About a fifth of a second").size(), 1u);  // shown text gone
+  EXPECT_FALSE(with("ring_allreduce_time p=8", "ring_allreduce_tyme p=8").empty());
+  EXPECT_FALSE(with("2 * ring", "2 * rung").empty());
+  EXPECT_EQ(with(" NVIDIA H100 SXM datasheet", "").size(), 1u);  // a fact needs its source
 
-  auto hidden = good;
-  hidden.replace(hidden.find("About 0.175 s"), 13, "About a fifth of a second");
-  EXPECT_EQ(problems_of(parse_problem_set(hidden, "h.md", "en")[0]).size(), 1u);  // shown text gone
+  // Numbers nothing accounts for: each is named.
+  auto loose = with("2(p−1) steps", "2(p−1) = 14 steps taking 1.4 ms or 36% or 1.45x");
+  ASSERT_EQ(loose.size(), 1u);
+  for (const char* n : {"14", "1.4", "36", "1.45"}) EXPECT_NE(loose[0].find(n), std::string::npos) << n;
+  EXPECT_EQ(with("1e9 bytes", "1e9 bytes, 1,000 MB, 1e6 KB").size(), 0u);  // the question's 1 GB in other units
+  EXPECT_EQ(with("1e9 bytes", "2e9 bytes").size(), 1u);
+  EXPECT_EQ(with("NVLink's 450 GB/s", "NVLink's 900 GB/s").size(), 2u);  // not the fact, and the fact's text gone
 
   auto bare = good;
   bare.replace(bare.find("★★"), 6, "");
   bare.replace(bare.find("**Answer.**"), 11, "");
-  EXPECT_EQ(problems_of(parse_problem_set(bare, "b.md", "en")[0]).size(), 2u);
+  EXPECT_EQ(problems_of(parse_problem_set(bare, "b.md", "en")[0]).size(), 2u);  // no ★, no answer
+}
 
-  auto unknown = good;
-  unknown.replace(unknown.find("ring_allreduce_time"), 19, "ring_allreduce_tyme");
-  EXPECT_FALSE(problems_of(parse_problem_set(unknown, "u.md", "en")[0]).empty());
+TEST(ProblemSetChecker, NumbersInNamesLabelsAndCodeAreNotNumbers) {
+  const std::string text = R"(### [t-2] Names
+*Difficulty:* ★ · *Practise in:* [Lab 01](x.md)
+
+Q?
+
+**Answer.** fp16, bf16, H100, 1F1B, ZeRO-3, coll-18, Lab 03, week 10, 第 10 周, 1996, `--port 29500`,
+[link](../labs/01-x/README.md), 3 ranks.
+)";
+  const auto q = parse_problem_set(text, "n.md", "en");
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_TRUE(unchecked_numbers(q[0]).empty()) << fmt::format("{}", fmt::join(unchecked_numbers(q[0]), " "));
+}
+
+TEST(GlossaryChecker, FlagsAvoidedVariantsAndQuotes) {
+  const auto terms = parse_glossary(R"(| English | 中文 | 不用 (avoid) |
+| --- | --- | --- |
+| micro-batch | 微批次 | 微批量、小批次 |
+| bucket | 桶 | |
+)");
+  ASSERT_EQ(terms.size(), 2u);
+  EXPECT_EQ(terms[0].avoid, (std::vector<std::string>{"微批量", "小批次"}));
+  EXPECT_TRUE(terms[1].avoid.empty());
+  EXPECT_TRUE(glossary_problems("把批次切成微批次。\n“好”\n`微批量` 在代码里不算。\n", "ok.md", terms).empty());
+  const auto p = glossary_problems("第一行\n切成微批量，\"好的\"和「对」\n", "bad.md", terms);
+  ASSERT_EQ(p.size(), 4u);  // the variant, the ASCII quotes, two corner quotes
+  EXPECT_NE(p[0].find("bad.md:2"), std::string::npos);
+  EXPECT_NE(p[0].find("微批次"), std::string::npos);
 }
 
 // ---- the problem sets ----
@@ -118,6 +164,7 @@ TEST(ProblemSets, EnglishAndChineseAreInStep) {
     EXPECT_EQ(en[i].difficulty, zh[i].difficulty);
     EXPECT_EQ(en[i].lab_link, zh[i].lab_link);
     EXPECT_EQ(en[i].checks, zh[i].checks) << "the same numbers, from the same formulas";
+    EXPECT_EQ(en[i].facts, zh[i].facts) << "the same facts, from the same sources";
     EXPECT_EQ(en[i].wrong_answers, zh[i].wrong_answers);
     EXPECT_EQ(en[i].grades.size(), zh[i].grades.size());
   }
@@ -143,6 +190,32 @@ TEST(ProblemSets, CodingProblemsAreGradedByRealRubricItems) {
           << q.id << ": --only '" << g.only << "' selects no item of " << g.lab;
     }
   EXPECT_GE(graded, 6u) << "coding problems checked by the grader";
+}
+
+TEST(ProblemSets, AFactStatesOneValueEverywhere) {
+  std::map<std::string, std::pair<std::string, std::string>> seen;  // key -> (text, where)
+  for (const auto& lang : kLangs)
+    for (const auto& q : load(lang))
+      for (const auto& f : q.facts) {
+        const std::string where = q.file + " [" + q.id + "]";
+        const auto [it, fresh] = seen.emplace(f.key, std::make_pair(f.text, where));
+        EXPECT_TRUE(fresh || it->second.first == f.text)
+            << "fact " << f.key << ": '" << f.text << "' in " << where << " but '" << it->second.first
+            << "' in " << it->second.second;
+      }
+}
+
+TEST(ProblemSets, ChinesePagesFollowTheGlossary) {
+  const auto terms = parse_glossary(read_file(kSets / "glossary.md"));
+  ASSERT_GE(terms.size(), 60u) << "docs/problem-sets/glossary.md: the table of terms";
+  // The glossary must not forbid its own words: no variant inside any term it prescribes.
+  for (const auto& t : terms)
+    for (const auto& v : t.avoid)
+      for (const auto& u : terms)
+        EXPECT_EQ(u.chinese.find(v), std::string::npos) << "glossary: '" << v << "' (avoided for " << t.english
+                                                        << ") is part of " << u.chinese << " (" << u.english << ")";
+  for (const auto& f : files("zh-CN"))
+    for (const auto& p : glossary_problems(read_file(f), fs::relative(f, kRoot).string(), terms)) ADD_FAILURE() << p;
 }
 
 TEST(ProblemSets, CommonWrongAnswersAreExplained) {

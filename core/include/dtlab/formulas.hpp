@@ -32,10 +32,28 @@ const Formula& formula(const std::string& name);  // throws dtlab::Error naming 
 // Evaluates name at args; throws dtlab::Error for a missing, unknown or non-finite argument.
 double evaluate(const std::string& name, const FormulaArgs& args);
 
+// One calculation as a student or a problem set writes it, in either of two forms:
+//   "ring_allreduce_time p=8 bytes=1e9 alpha=5e-6 beta=1e-10"      a formula and its arguments
+//   "2 * ring_allreduce_time(p=8, bytes=1e9, alpha=5e-6, beta=1e-10) / 1e-3"   arithmetic
+// Arithmetic has + - * / ^, parentheses, sqrt exp ln log2 log10 min max floor ceil round abs, and
+// formulas called with named numeric arguments. Throws dtlab::Error saying what is wrong.
+double calculate(const std::string& text);
+// True when text is the first form (a formula's name, then key=value words).
+bool is_formula_call(const std::string& text);
+
 namespace detail {
 // Each topic's formulas, in formulas*.cpp: adding a topic is adding a file and a line here.
 void add_collective_formulas(std::vector<Formula>& out);
 void add_training_formulas(std::vector<Formula>& out);
+void add_sharding_formulas(std::vector<Formula>& out);
+void add_sequence_formulas(std::vector<Formula>& out);
+void add_experts_formulas(std::vector<Formula>& out);
+void add_fp8_formulas(std::vector<Formula>& out);
+void add_fabrics_formulas(std::vector<Formula>& out);
+void add_roofline_formulas(std::vector<Formula>& out);
+void add_activations_formulas(std::vector<Formula>& out);
+void add_checkpointing_formulas(std::vector<Formula>& out);
+void add_operations_formulas(std::vector<Formula>& out);
 }  // namespace detail
 
 }  // namespace dtlab
