@@ -120,17 +120,26 @@ void add_collective_formulas(std::vector<Formula>& v) {
                {"workers", "bytes", "share"}, {}, [](const FormulaArgs& a) {
                  return 2 * a.at("workers") * a.at("bytes") * a.at("share");
                }});
+  // How long the busiest server link needs depends on whether pushes and pulls overlap. With
+  // overlap=1 the server streams each chunk's update back while other chunks are still arriving
+  // (BytePS, ps-lite with fine-grained keys): on a full-duplex link the two directions run at once,
+  // W n / S each. With overlap=0 a BSP server waits for every push before it serves any pull, so
+  // the two directions run one after the other: 2 W n / S.
   v.push_back({"ps_servers_to_match_ring", "servers",
-               "W^2 / (2(W-1)): servers S at which the busiest server link carries W n / S per direction, "
-               "as much as each link of a ring allreduce over the W workers, 2 (W-1)/W n",
-               {"workers"}, {}, [](const FormulaArgs& a) {
+               "W^2 / (2(W-1)) with overlap=1, W^2/(W-1) with overlap=0: servers S at which the busiest server "
+               "link's time per step equals a ring allreduce's over the W workers (2 (W-1)/W n per direction, "
+               "both directions at once)",
+               {"workers", "overlap"}, {}, [](const FormulaArgs& a) {
                  const double w = a.at("workers");
-                 return w <= 1 ? 0.0 : w * w / (2 * (w - 1));
+                 return w <= 1 ? 0.0 : (a.at("overlap") != 0 ? 1.0 : 2.0) * w * w / (2 * (w - 1));
                }});
   v.push_back({"ps_step_comm_time", "s",
-               "W n / (S bandwidth): one direction of the busiest (server) link per step, alpha ignored",
-               {"workers", "servers", "bytes", "bandwidth"}, {}, [](const FormulaArgs& a) {
-                 return a.at("workers") * a.at("bytes") / (a.at("servers") * a.at("bandwidth"));
+               "W n / (S bandwidth) when pushes and pulls overlap chunk by chunk (overlap=1, BytePS), "
+               "2 W n / (S bandwidth) when a BSP server serves pulls only after every push (overlap=0): "
+               "the busiest server link per step, alpha ignored",
+               {"workers", "servers", "bytes", "bandwidth", "overlap"}, {}, [](const FormulaArgs& a) {
+                 const double one_way = a.at("workers") * a.at("bytes") / (a.at("servers") * a.at("bandwidth"));
+                 return a.at("overlap") != 0 ? one_way : 2 * one_way;
                }});
 
   // Synchronous steps that wait for the first W of W + b workers (backup workers, Chen et al.

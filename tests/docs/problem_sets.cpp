@@ -58,6 +58,7 @@ struct Number {
   double value = 0;
   bool plain_integer = false;  // no decimal point, no exponent, no thousands separator
   bool label = false;          // "Lab 03", "week 8", "第 8 周"
+  bool percent = false;        // "36%"
 };
 
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -117,7 +118,7 @@ std::vector<Number> numbers_in(const std::string& text, bool scale_suffixes = fa
       std::string digits;
       for (char c : written)
         if (c != ',') digits += c;
-      Number num{written, std::stod(digits) * scale, plain, false};
+      Number num{written, std::stod(digits) * scale, plain, false, j < n && text[j] == '%'};
       std::string left = text.substr(0, i);
       while (!left.empty() && left.back() == ' ') left.pop_back();
       for (const char* l : {"Lab", "lab", "Labs", "labs", "Week", "week", "Weeks", "weeks", "Stage", "stage",
@@ -206,17 +207,19 @@ std::vector<Question> parse_problem_set(const std::string& text, const std::stri
 }
 
 std::vector<std::string> unchecked_numbers(const Question& q) {
-  std::vector<double> checked, given;
+  std::vector<double> checked;
+  std::vector<Number> given = numbers_in(q.asked, true);
   for (const auto& c : q.checks)
     for (const auto& n : numbers_in(c.shown + " " + c.value)) checked.push_back(n.value);
   for (const auto& f : q.facts)
     for (const auto& n : numbers_in(f.text)) checked.push_back(n.value);
-  for (const auto& n : numbers_in(q.asked, true)) given.push_back(n.value);
-  auto is_given = [&](double v) {
-    for (double g : given) {
-      if (same(v, g * 100) || same(v, g / 100)) return true;
+  auto is_given = [&](const Number& n) {
+    for (const auto& g : given) {
+      if ((n.percent && !g.percent && same(n.value, g.value * 100)) ||
+          (g.percent && !n.percent && same(n.value, g.value / 100)))
+        return true;
       for (int k = -4; k <= 4; ++k)
-        if (same(v, g * std::pow(1000.0, k))) return true;
+        if (same(n.value, g.value * std::pow(1000.0, k))) return true;
     }
     return false;
   };
@@ -226,7 +229,7 @@ std::vector<std::string> unchecked_numbers(const Question& q) {
     if (n.plain_integer && n.value < 10) continue;
     if (n.plain_integer && n.value >= 1970 && n.value <= 2035) continue;
     if (std::any_of(checked.begin(), checked.end(), [&](double c) { return same(c, n.value); })) continue;
-    if (is_given(n.value)) continue;
+    if (is_given(n)) continue;
     if (std::find(out.begin(), out.end(), n.written) == out.end()) out.push_back(n.written);
   }
   return out;
