@@ -112,6 +112,11 @@ std::vector<Number> numbers_in(const std::string& text, bool scale_suffixes = fa
         name = true;
       }
     }
+    // Chinese writes large numbers in 万 (1e4) and 亿 (1e8): "2.01 亿" is 2.01e8.
+    for (const auto& [unit, factor] : {std::pair<std::string, double>{"万", 1e4}, {"亿", 1e8}}) {
+      const std::size_t at = j < n && text[j] == ' ' ? j + 1 : j;
+      if (text.compare(at, unit.size(), unit) == 0) scale = factor;
+    }
     std::size_t end = j;
     while (end < n && (ascii_letter(text[end]) || digit(text[end]) || text[end] == '_')) ++end;
     if (!name) {

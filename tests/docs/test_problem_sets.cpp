@@ -81,6 +81,8 @@ fp16 or H100 or ZeRO-3 as names; 1e9 bytes; NVLink's 450 GB/s; see `nccl 2.18`.
   for (const char* n : {"14", "1.4", "36", "1.45"}) EXPECT_NE(loose[0].find(n), std::string::npos) << n;
   EXPECT_EQ(with("1e9 bytes", "1e9 bytes, 1,000 MB, 1e6 KB").size(), 0u);  // the question's 1 GB in other units
   EXPECT_EQ(with("1e9 bytes", "2e9 bytes").size(), 1u);
+  EXPECT_EQ(with("1e9 bytes", "10 亿字节").size(), 0u);  // 亿 = 1e8
+  EXPECT_EQ(with("1e9 bytes", "10 万字节").size(), 1u);
   EXPECT_EQ(with("NVLink's 450 GB/s", "NVLink's 900 GB/s").size(), 2u);  // not the fact, and the fact's text gone
 
   auto bare = good;
