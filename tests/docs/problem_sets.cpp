@@ -308,8 +308,18 @@ std::vector<std::string> glossary_problems(const std::string& text, const std::s
     ++number;
     for (const auto& t : terms)
       for (const auto& v : t.avoid)
-        if (line.find(v) != std::string::npos)
+        for (std::size_t at = line.find(v); at != std::string::npos; at = line.find(v, at + 1)) {
+          // An English word avoided in Chinese prose ("每个 step 都") is flagged only where it stands
+          // as a word among Chinese text, not inside a formula or a name such as (step+1)/warmup.
+          auto word_char = [](char c) {
+            return ascii_letter(c) || digit(c) || std::string("_-+*/()=.·[]<>'").find(c) != std::string::npos;
+          };
+          const bool ascii = std::all_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+          const char before = at > 0 ? line[at - 1] : ' ', after = at + v.size() < line.size() ? line[at + v.size()] : ' ';
+          if (ascii && (word_char(before) || word_char(after))) continue;
           p.push_back(fmt::format("{}:{}: '{}': the glossary writes {} ({})", file, number, v, t.chinese, t.english));
+          break;
+        }
     for (const char* corner : {"「", "」", "『", "』"})
       if (line.find(corner) != std::string::npos)
         p.push_back(fmt::format("{}:{}: corner quote {}: Chinese prose quotes with “ ”", file, number, corner));

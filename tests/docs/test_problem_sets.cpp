@@ -110,11 +110,13 @@ TEST(GlossaryChecker, FlagsAvoidedVariantsAndQuotes) {
 | --- | --- | --- |
 | micro-batch | 微批次 | 微批量、小批次 |
 | bucket | 桶 | |
+| step | 步 | step |
 )");
-  ASSERT_EQ(terms.size(), 2u);
+  ASSERT_EQ(terms.size(), 3u);
   EXPECT_EQ(terms[0].avoid, (std::vector<std::string>{"微批量", "小批次"}));
   EXPECT_TRUE(terms[1].avoid.empty());
-  EXPECT_TRUE(glossary_problems("把批次切成微批次。\n“好”\n`微批量` 在代码里不算。\n", "ok.md", terms).empty());
+  EXPECT_TRUE(glossary_problems("把批次切成微批次。\n“好”\n`微批量` 在代码里不算。\nlr·(step+1)/warmup 是公式。\n", "ok.md", terms).empty());
+  EXPECT_EQ(glossary_problems("每个 step 都要等。\n", "s.md", terms).size(), 1u);
   const auto p = glossary_problems("第一行\n切成微批量，\"好的\"和「对」\n", "bad.md", terms);
   ASSERT_EQ(p.size(), 4u);  // the variant, the ASCII quotes, two corner quotes
   EXPECT_NE(p[0].find("bad.md:2"), std::string::npos);
