@@ -75,7 +75,7 @@ std::vector<Number> numbers_in(const std::string& text, bool scale_suffixes = fa
     if (!digit(text[i])) { ++i; continue; }
     const char before = i > 0 ? text[i - 1] : ' ';
     const bool in_name = ascii_letter(before) || digit(before) || before == '_' || before == '.' ||
-                         (before == '-' && i > 1 && (ascii_letter(text[i - 2]) || digit(text[i - 2])));
+                         (before == '-' && i > 1 && ascii_letter(text[i - 2]));
     std::size_t j = i;
     bool plain = true;
     while (j < n && digit(text[j])) ++j;
