@@ -35,12 +35,38 @@ const std::vector<Formula>& formulas() {
   return all;
 }
 
+namespace {
+
+// Edits (insertions, deletions, substitutions) that turn a into b.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
 const Formula& formula(const std::string& name) {
   for (const auto& f : formulas())
     if (f.name == name) return f;
-  std::vector<std::string> names;
-  for (const auto& f : formulas()) names.push_back(f.name);
-  throw Error(fmt::format("unknown formula '{}'; known: {}", name, fmt::join(names, ", ")));
+  // There are too many formulas to list in one message: name the close ones (a typo, or the same
+  // first word), and say where the whole list is.
+  std::vector<std::string> close;
+  const std::string head = name.substr(0, name.find('_'));
+  for (const auto& f : formulas())
+    if (edit_distance(name, f.name) <= 2 || f.name.substr(0, f.name.find('_')) == head) close.push_back(f.name);
+  throw Error(fmt::format("unknown formula '{}'{}; `dtlab calc` with no argument lists all {}", name,
+                          close.empty() ? "" : fmt::format(" (did you mean {}?)", fmt::join(close, ", ")),
+                          formulas().size()));
 }
 
 double evaluate(const std::string& name, const FormulaArgs& given) {
@@ -112,6 +138,8 @@ bool is_formula_call(const std::string& text) {
 }
 
 double calculate(const std::string& text) {
+  static const std::regex name_and_arguments(R"(\s*[a-z][a-z0-9_]*(\s+\S+=\S*)+\s*)");
+  if (!is_formula_call(text) && std::regex_match(text, name_and_arguments)) formula(words_of(text)[0]);  // throws
   if (is_formula_call(text)) {
     auto w = words_of(text);
     const std::string name = w[0];

@@ -380,6 +380,19 @@ TEST(CliCalc, ListsEvaluatesAndExplainsMistakes) {
   r = run("calc topk_bytes n=1M ratio=0.01", d);
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(r.has("n = '1M' is not a number")) << r.out;
+  // Arithmetic, with formulas called by name: what the problem sets' checks use.
+  r = run("calc '2 * ring_allreduce_time(p=8, bytes=1e9, alpha=5e-6, beta=1e-10) / 1e-3'", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(r.has("350.14")) << r.out;
+  write_file_atomic(d / "mixed.txt", "ceil(60000/7)\nsign_bytes n=80\n2^10 - max(1, 24)\n");
+  r = run("calc --batch < mixed.txt", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "8572\n14\n1000\n");
+  for (const char* bad : {"'1 +'", "'ring_allreduce_time(p=8)'", "'ring_allreduce_tyme(p=8)'", "'1/0'"}) {
+    r = run(std::string("calc ") + bad, d);
+    EXPECT_NE(r.code, 0) << bad;
+    EXPECT_EQ(count(r.out, "error"), 1) << bad << "\n" << r.out;
+  }
 }
 
 TEST(Cli, HelpInfoAndUnknownCommands) {
