@@ -48,7 +48,7 @@ void add_training_formulas(std::vector<Formula>& v) {
   v.push_back({"sign_bytes", "B", "n/8 + 4: one bit per value and one fp32 scale (signSGD / 1-bit SGD)", {"n"}, {},
                [](const FormulaArgs& a) { return std::ceil(a.at("n") / 8) + 4; }});
   v.push_back({"qsgd_bytes", "B",
-               "n (bits + 1)/8 + 4: QSGD with s = 2^bits levels, a sign bit per value and the fp32 norm",
+               "n (bits + 1)/8 + 4: QSGD with s = 2^bits - 1 levels above zero (bits for the level 0..s), a sign bit per value and the fp32 norm",
                {"n", "bits"}, {}, [](const FormulaArgs& a) {
                  return std::ceil(a.at("n") * (a.at("bits") + 1) / 8) + 4;
                }});
