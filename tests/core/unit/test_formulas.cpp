@@ -92,13 +92,26 @@ TEST(Formulas, ArgumentsAreCheckedByName) {
     }
     return std::string("(no error)");
   };
-  EXPECT_NE(message("ring_allreduce_tyme", {}).find("unknown formula 'ring_allreduce_tyme'; known: "), std::string::npos);
+  EXPECT_NE(message("ring_allreduce_tyme", {}).find("unknown formula 'ring_allreduce_tyme' (did you mean "), std::string::npos);
+  EXPECT_NE(message("ring_allreduce_tyme", {}).find("ring_allreduce_time"), std::string::npos);
   EXPECT_NE(message("pipeline_bubble_fraction", {{"p", 4}}).find("missing parameter 'm'"), std::string::npos);
   EXPECT_NE(message("pipeline_bubble_fraction", {{"p", 4}, {"m", 1}, {"q", 2}}).find("no parameter 'q'"),
             std::string::npos);
   EXPECT_NE(message("pipeline_bubble_fraction", {{"p", 4}, {"m", NAN}}).find("not a finite number"), std::string::npos);
   // Optional parameters have defaults and can be given.
   EXPECT_EQ(evaluate("topk_bytes", {{"n", 100}, {"ratio", 0.1}, {"index_bits", 0}}), 40);
+}
+
+TEST(Formulas, CalculateTakesAFormulaCallOrArithmetic) {
+  const double ring = evaluate("ring_allreduce_time", {{"p", 8}, {"bytes", 1e9}, {"alpha", 5e-6}, {"beta", 1e-10}});
+  EXPECT_EQ(calculate("ring_allreduce_time p=8 bytes=1e9 alpha=5e-6 beta=1e-10"), ring);
+  EXPECT_DOUBLE_EQ(calculate("2 * ring_allreduce_time(p=8, bytes=1e9, alpha=5e-6, beta=1e-10) + 1"), 2 * ring + 1);
+  EXPECT_DOUBLE_EQ(calculate("ring_allreduce_time(p = 8, bytes = 1e9, alpha = 5e-6, beta = 1e-10)"), ring);
+  EXPECT_EQ(calculate("ceil(60000/7) - floor(60000/7) + round(2.5) + 2^10"), 1 + 3 + 1024);
+  EXPECT_TRUE(is_formula_call("sign_bytes n=80"));
+  EXPECT_FALSE(is_formula_call("sign_bytes(n=80)"));
+  for (const char* bad : {"1 +", "1/0", "foo(p=1)", "ring_allreduce_time(p=8)", "foo x=1", "sqrt(-1)"})
+    EXPECT_THROW(calculate(bad), Error) << bad;
 }
 
 TEST(Formulas, EveryFormulaIsDescribedAndNamesAreUnique) {
