@@ -174,6 +174,17 @@ TEST(ProblemSets, EnglishAndChineseAreInStep) {
   }
 }
 
+TEST(ProblemSets, TitlesCarryTheirFileNumber) {
+  for (const auto& lang : kLangs)
+    for (const auto& f : files(lang)) {
+      const std::string name = f.filename().string();
+      if (name.size() < 3 || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+      const std::string text = read_file(f);
+      EXPECT_EQ(text.rfind("# " + name.substr(0, 2) + " · ", 0), 0u)
+          << lang << "/" << name << ": the page title starts '# " << name.substr(0, 2) << " · '";
+    }
+}
+
 TEST(ProblemSets, CodingProblemsAreGradedByRealRubricItems) {
   std::map<std::string, std::vector<std::string>> items;  // lab -> item names
   for (const auto& e : fs::directory_iterator(kRoot / "labs")) {
