@@ -132,7 +132,7 @@ function(dtlab_add_lab id)
   endforeach()
   set(libs $<TARGET_FILE:${id}_given> $<TARGET_FILE:dtlab_core> $<TARGET_FILE:dtlab_harness>
            $<TARGET_FILE:fmt::fmt> $<TARGET_FILE:tomlplusplus::tomlplusplus> $<TARGET_FILE:ZLIB::ZLIB>
-           ${MPI_CXX_LIBRARIES} ${DTLAB_GEMM_LIBRARY_FILE})
+           ${MPI_CXX_LIBRARIES} ${muparser_LINK_LIBRARIES} ${DTLAB_GEMM_LIBRARY_FILE})
   if(DTLAB_HAVE_CUDA)
     list(APPEND libs $<TARGET_FILE:CUDA::cudart>)
   endif()
