@@ -1,5 +1,8 @@
 // dtlab train: an MLP on Fashion-MNIST (or synthetic data) on one or more ranks.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -51,38 +54,58 @@ DataSplit load_data(const TrainOptions& o) {
   return load_fashion_mnist(o.data_dir.empty() ? default_fashion_mnist_dir() : std::filesystem::path(o.data_dir));
 }
 
+// The strategies this program trains with, built by name: the loop is handed the object, and no
+// table outside this file needs to know about them.
+const std::vector<std::string> kStrategies = {"allreduce", "ddp", "single"};
+
+void check_strategy(const std::string& name) {
+  if (std::find(kStrategies.begin(), kStrategies.end(), name) == kStrategies.end())
+    throw Error(fmt::format("unknown strategy '{}'; known: {}", name, fmt::join(kStrategies, ", ")));
+}
+
+std::unique_ptr<Strategy> make_strategy(const std::string& name, const TrainOptions& o) {
+  check_strategy(name);
+  if (name == "single") return std::make_unique<SingleProcess>();
+  if (name == "allreduce") return std::make_unique<AllreduceDataParallel>();
+  // Lab 02's reference, bucketed on the library allreduce or on Lab 01's reference one.
+  return std::make_unique<lab02::DistributedDataParallel>(lab02::DdpOptions{
+      .bucket_bytes = std::size_t(o.bucket_mb * double(1 << 20)),
+      .overlap = o.overlap,
+      .allreduce = o.allreduce == "lab01" ? lab02::AllreduceFn(lab01::allreduce<float>)
+                                          : lab02::AllreduceFn(lab02::library_allreduce)});
+}
+
+#ifdef DTLAB_WITH_CUDA
+cuda::GpuStrategyFactory gpu_strategy(const std::string& name, const TrainOptions& o) {
+  check_strategy(name);
+  if (name == "single") return [](cuda::DeviceComm&) { return std::make_unique<cuda::GpuSingle>(); };
+  if (name == "allreduce") return [](cuda::DeviceComm& d) { return std::make_unique<cuda::GpuAllreduce>(d); };
+  // On the GPU, Lab 02's reference is the stream-and-event version of the same plan.
+  const lab02::cuda::GpuDdpOptions options{
+      .bucket_bytes = std::size_t(o.bucket_mb * double(1 << 20)),
+      .overlap = o.overlap,
+      .allreduce = o.allreduce == "lab01" ? lab02::cuda::DeviceAllreduce::lab01
+                                          : lab02::cuda::DeviceAllreduce::device_comm};
+  return [options](cuda::DeviceComm& d) {
+    return std::make_unique<lab02::cuda::GpuDistributedDataParallel>(d, options);
+  };
+}
+#endif
+
 int run(TrainOptions& o, const LaunchOptions& launch) {
   const Comm world = Comm::world();
   check_world_size(launch.ranks);
   OpLog::instance().set_enabled(o.trace.wanted());
   const std::string strategy_name =
       o.strategy != "auto" ? o.strategy : (world.size() == 1 ? "single" : "allreduce");
-  // Lab 02's reference, bucketed on the library allreduce or on Lab 01's reference one.
-  register_strategy("ddp", [&o] {
-    return std::make_unique<lab02::DistributedDataParallel>(lab02::DdpOptions{
-        .bucket_bytes = std::size_t(o.bucket_mb * double(1 << 20)),
-        .overlap = o.overlap,
-        .allreduce = o.allreduce == "lab01" ? lab02::AllreduceFn(lab01::allreduce<float>)
-                                            : lab02::AllreduceFn(lab02::library_allreduce)});
-  });
   const bool cuda = o.device == "cuda";
-#ifdef DTLAB_WITH_CUDA
-  // On the GPU, Lab 02's reference is the stream-and-event version of the same plan.
-  cuda::register_gpu_strategy("ddp", [&o](cuda::DeviceComm& dcomm) {
-    return std::make_unique<lab02::cuda::GpuDistributedDataParallel>(
-        dcomm, lab02::cuda::GpuDdpOptions{
-                   .bucket_bytes = std::size_t(o.bucket_mb * double(1 << 20)),
-                   .overlap = o.overlap,
-                   .allreduce = o.allreduce == "lab01" ? lab02::cuda::DeviceAllreduce::lab01
-                                                       : lab02::cuda::DeviceAllreduce::device_comm});
-  });
-#else
+#ifndef DTLAB_WITH_CUDA
   if (cuda)
     throw Error("--device cuda: this dtlab was built without CUDA (no nvcc, or no NCCL, when it was "
                 "configured); `./dtlab info` tells what it was built with");
 #endif
   // The CPU strategy (also for its name in the banner; the GPU loop makes its own).
-  auto strategy = make_strategy(strategy_name);
+  auto strategy = make_strategy(strategy_name, o);
 
   TrainConfig& cfg = o.cfg;
   cfg.progress = !o.quiet;
@@ -106,8 +129,8 @@ int run(TrainOptions& o, const LaunchOptions& launch) {
 
 #ifdef DTLAB_WITH_CUDA
   const TrainResult res =
-      cuda ? cuda::train_cuda(cfg, {strategy_name, cuda::parse_backend(o.device_comm), o.tf32}, data,
-                              world, model)
+      cuda ? cuda::train_cuda(cfg, {gpu_strategy(strategy_name, o), cuda::parse_backend(o.device_comm), o.tf32},
+                              data, world, model)
            : train(cfg, data, world, *strategy, model);
 #else
   const TrainResult res = train(cfg, data, world, *strategy, model);

@@ -12,7 +12,6 @@
 
 #include "dtlab/baseline.hpp"
 #include "dtlab/error.hpp"
-#include "dtlab/registry.hpp"
 #include "dtlab/safetensors.hpp"
 
 namespace dtlab {
@@ -43,23 +42,6 @@ void AllreduceDataParallel::step(const Comm& comm, Mlp& model, Optimizer& opt,
   // (and of m micro-batch means, divided by m as well).
   opt.step(model.params(), model.grads(), info.lr, 1.0f / float(comm.size() * info.micro_batches));
 }
-
-namespace {
-Registry<StrategyFactory>& registry() {
-  static Registry<StrategyFactory> r("strategy",
-                                     {{"single", [] { return std::make_unique<SingleProcess>(); }},
-                                      {"allreduce", [] { return std::make_unique<AllreduceDataParallel>(); }}});
-  return r;
-}
-}  // namespace
-
-void register_strategy(const std::string& name, StrategyFactory factory) {
-  registry().add(name, std::move(factory));
-}
-
-std::vector<std::string> strategy_names() { return registry().names(); }
-
-std::unique_ptr<Strategy> make_strategy(const std::string& name) { return registry().at(name)(); }
 
 // ---- evaluation ----
 

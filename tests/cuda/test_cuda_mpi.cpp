@@ -154,23 +154,24 @@ TEST(GpuTraining, EveryStrategyEqualsSingleProcessCpuTraining) {
   SingleProcess single;
   const TrainResult want = train(cfg, synthetic(), self(), single, oracle);
 
-  cuda::register_gpu_strategy("ddp", [](cuda::DeviceComm& d) {
-    // 1 KiB buckets: several per step, so the ordering of buckets is exercised.
-    return std::make_unique<lab02::cuda::GpuDistributedDataParallel>(
-        d, lab02::cuda::GpuDdpOptions{.bucket_bytes = 1024});
-  });
-  cuda::register_gpu_strategy("ddp-lab01-no-overlap", [](cuda::DeviceComm& d) {
-    return std::make_unique<lab02::cuda::GpuDistributedDataParallel>(
-        d, lab02::cuda::GpuDdpOptions{.bucket_bytes = 1024, .overlap = false,
-                                      .allreduce = lab02::cuda::DeviceAllreduce::lab01});
-  });
-  for (const char* strategy : {"allreduce", "ddp", "ddp-lab01-no-overlap"})
+  const std::vector<std::pair<std::string, cuda::GpuStrategyFactory>> strategies = {
+      {"allreduce", [](cuda::DeviceComm& d) { return std::make_unique<cuda::GpuAllreduce>(d); }},
+      // 1 KiB buckets: several per step, so the ordering of buckets is exercised.
+      {"ddp", [](cuda::DeviceComm& d) {
+         return std::make_unique<lab02::cuda::GpuDistributedDataParallel>(d, lab02::cuda::GpuDdpOptions{.bucket_bytes = 1024});
+       }},
+      {"ddp-lab01-no-overlap", [](cuda::DeviceComm& d) {
+         return std::make_unique<lab02::cuda::GpuDistributedDataParallel>(
+             d, lab02::cuda::GpuDdpOptions{.bucket_bytes = 1024, .overlap = false,
+                                           .allreduce = lab02::cuda::DeviceAllreduce::lab01});
+       }}};
+  for (const auto& [strategy, factory] : strategies)
     for (const int micro : {1, 2}) {
-      SCOPED_TRACE(std::string(strategy) + ", micro-batches " + std::to_string(micro));
+      SCOPED_TRACE(strategy + ", micro-batches " + std::to_string(micro));
       TrainConfig c = cfg;
       c.micro_batches = micro;
       Mlp model(c.model);
-      const TrainResult got = cuda::train_cuda(c, {.strategy = strategy}, synthetic(), world, model);
+      const TrainResult got = cuda::train_cuda(c, {.strategy = factory}, synthetic(), world, model);
       EXPECT_EQ(got.steps, want.steps);
       test::expect_close(model.params(), oracle.params(), 1e-3);
       EXPECT_NEAR(got.train_loss, want.train_loss, 1e-3);
@@ -251,7 +252,10 @@ TEST(GpuTraining, RefusesWhatItCannotDo) {
   Mlp model(cfg.model);
   EXPECT_THROW(cuda::train_cuda(cfg, {}, synthetic(), Comm::world(), model), Error);
   cfg.checkpoint_dir.clear();
-  EXPECT_THROW(cuda::train_cuda(cfg, {.strategy = "parameter-server"}, synthetic(), Comm::world(), model), Error);
+  EXPECT_THROW(cuda::train_cuda(cfg, {.strategy = nullptr}, synthetic(), Comm::world(), model), Error);
+  EXPECT_THROW(cuda::train_cuda(cfg, {.strategy = [](cuda::DeviceComm&) { return std::unique_ptr<cuda::GpuStrategy>(); }},
+                                synthetic(), Comm::world(), model),
+               Error);
 }
 
 }  // namespace

@@ -11,7 +11,6 @@
 #include "dtlab/baseline.hpp"
 #include "dtlab/cuda/data.hpp"
 #include "dtlab/error.hpp"
-#include "dtlab/registry.hpp"
 
 namespace dtlab::cuda {
 
@@ -38,14 +37,6 @@ void GpuAllreduce::step(GpuMlp& model, GpuOptimizer& opt, const StepInfo& info) 
 }
 
 namespace {
-
-Registry<GpuStrategyFactory>& registry() {
-  static Registry<GpuStrategyFactory> r(
-      "strategy with a GPU version (for --device cuda)",
-      {{"single", [](DeviceComm&) { return std::make_unique<GpuSingle>(); }},
-       {"allreduce", [](DeviceComm& d) { return std::make_unique<GpuAllreduce>(d); }}});
-  return r;
-}
 
 // Two doubles the device adds into (loss and correct count), read back by the host.
 struct Accumulators {
@@ -81,16 +72,6 @@ EpochResult evaluate_on_device(const Comm& comm, GpuMlp& model, const DeviceData
 
 }  // namespace
 
-void register_gpu_strategy(const std::string& name, GpuStrategyFactory factory) {
-  registry().add(name, std::move(factory));
-}
-
-std::vector<std::string> gpu_strategy_names() { return registry().names(); }
-
-std::unique_ptr<GpuStrategy> make_gpu_strategy(const std::string& name, DeviceComm& dcomm) {
-  return registry().at(name)(dcomm);
-}
-
 TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
                        const DataSplit& data, const Comm& comm, Mlp& host_model) {
   const double t_begin = steady_seconds();
@@ -111,7 +92,8 @@ TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
   Stream stream;
   GpuMlp model(host_model, stream, options.tf32);
   GpuOptimizer opt(cfg.optimizer, model.num_params());
-  auto strategy = make_gpu_strategy(options.strategy, dcomm);
+  auto strategy = options.strategy ? options.strategy(dcomm) : nullptr;
+  if (!strategy) throw Error("train_cuda: no strategy (GpuTrainOptions::strategy must build one)");
 
   DistributedSampler sampler(data.train.size, cfg.global_batch, rank, comm.size(), cfg.seed, cfg.shuffle);
   const std::int64_t steps_per_epoch = sampler.batches_per_epoch();

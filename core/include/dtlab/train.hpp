@@ -63,12 +63,6 @@ class AllreduceDataParallel final : public Strategy {
   void step(const Comm& comm, Mlp& model, Optimizer& opt, const StepInfo& info) override;
 };
 
-// The strategies `dtlab train --strategy` knows; later labs register theirs.
-using StrategyFactory = std::function<std::unique_ptr<Strategy>()>;
-void register_strategy(const std::string& name, StrategyFactory factory);
-std::unique_ptr<Strategy> make_strategy(const std::string& name);  // throws for an unknown name
-std::vector<std::string> strategy_names();
-
 // The defaults reach about 89.7% test accuracy on Fashion-MNIST in 10 epochs
 // (docs/results/training.md): SGD with Nesterov momentum, the learning rate of the linear scaling
 // rule (0.1 per 256 samples of global batch), half an epoch of warmup, then cosine decay.

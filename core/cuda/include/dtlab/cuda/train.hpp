@@ -55,13 +55,12 @@ class GpuAllreduce final : public GpuStrategy {
   DeviceComm& dcomm_;
 };
 
+// How the program that trains builds its strategy: the device communicator exists only inside
+// train_cuda (it is made for the GPU this rank is placed on), so the loop is handed a factory.
 using GpuStrategyFactory = std::function<std::unique_ptr<GpuStrategy>(DeviceComm&)>;
-void register_gpu_strategy(const std::string& name, GpuStrategyFactory factory);
-std::unique_ptr<GpuStrategy> make_gpu_strategy(const std::string& name, DeviceComm& dcomm);
-std::vector<std::string> gpu_strategy_names();
 
 struct GpuTrainOptions {
-  std::string strategy = "allreduce";
+  GpuStrategyFactory strategy = [](DeviceComm& d) { return std::make_unique<GpuAllreduce>(d); };
   Backend backend = Backend::automatic;
   bool tf32 = false;
 };
