@@ -144,19 +144,4 @@ void summarise(TrainResult& res, std::int64_t steps, double wall_seconds);
 // Loss and accuracy of model on a dataset, each rank evaluating its shard; collective.
 EpochResult evaluate(const Comm& comm, Mlp& model, const Dataset& data);
 
-// Training state beyond the parameters that a checkpoint keeps.
-struct TrainState {
-  std::int64_t step = 0;        // steps done
-  std::int64_t epoch = 0;       // the epoch the next step belongs to
-  std::int64_t next_batch = 0;  // its batch within that epoch
-  std::uint64_t seed = 0;       // the data order is a function of (seed, epoch)
-};
-
-// A safetensors file with the parameters as layers.L.weight / layers.L.bias, the optimizer state
-// as optimizer.<buffer>.layers.L.weight, and the training state in the metadata.
-void save_checkpoint(const std::filesystem::path& path, const Mlp& model, Optimizer& opt,
-                     const TrainState& state);
-// Checks that the model and optimizer match the file before changing anything.
-TrainState load_checkpoint(const std::filesystem::path& path, Mlp& model, Optimizer& opt);
-
 }  // namespace dtlab

@@ -9,6 +9,7 @@
 #include "dtlab/comm.hpp"
 #include "dtlab/data.hpp"
 #include "dtlab/error.hpp"
+#include "dtlab/checkpoint.hpp"
 #include "dtlab/train.hpp"
 #include "test_util.hpp"
 

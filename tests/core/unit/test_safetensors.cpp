@@ -11,6 +11,7 @@
 #include "dtlab/mlp.hpp"
 #include "dtlab/optim.hpp"
 #include "dtlab/safetensors.hpp"
+#include "dtlab/checkpoint.hpp"
 #include "dtlab/train.hpp"
 #include "test_util.hpp"
 
