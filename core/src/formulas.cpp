@@ -96,10 +96,6 @@ std::vector<std::string> words_of(const std::string& text) {
   return w;
 }
 
-bool is_formula_name(const std::string& name) {
-  return std::any_of(formulas().begin(), formulas().end(), [&](const Formula& f) { return f.name == name; });
-}
-
 double number(const std::string& where, const std::string& key, const std::string& text) {
   std::size_t used = 0;
   double v = 0;
@@ -132,14 +128,13 @@ double round_of(double x) { return std::round(x); }
 }  // namespace
 
 bool is_formula_call(const std::string& text) {
+  static const std::regex name(R"([a-z][a-z0-9_]*)");
   const auto w = words_of(text);
-  return !w.empty() && is_formula_name(w[0]) &&
+  return !w.empty() && std::regex_match(w[0], name) &&
          std::all_of(w.begin() + 1, w.end(), [](const std::string& s) { return s.find('=') != std::string::npos; });
 }
 
 double calculate(const std::string& text) {
-  static const std::regex name_and_arguments(R"(\s*[a-z][a-z0-9_]*(\s+\S+=\S*)+\s*)");
-  if (!is_formula_call(text) && std::regex_match(text, name_and_arguments)) formula(words_of(text)[0]);  // throws
   if (is_formula_call(text)) {
     auto w = words_of(text);
     const std::string name = w[0];
@@ -152,7 +147,6 @@ double calculate(const std::string& text) {
   std::string expr = text;
   for (std::smatch m; std::regex_search(expr, m, call);) {
     const std::string name = m[1];
-    if (!is_formula_name(name)) formula(name);  // throws, naming the known ones
     std::vector<std::string> words;
     std::string list = m[2];
     std::replace(list.begin(), list.end(), ',', ' ');

@@ -61,7 +61,7 @@ void add_sharding_formulas(std::vector<Formula>& v) {
                "prefetched) and the unsharded gradient of the unit in backward; activations not counted",
                {"params", "gpus", "unit_params"}, {{"live_units", 2}, {"param_bits", 16}, {"grad_bits", 16}},
                [](const FormulaArgs& a) {
-                 return 16 * a.at("params") / a.at("gpus") +
+                 return evaluate("zero_bytes_per_gpu", {{"params", a.at("params")}, {"gpus", a.at("gpus")}, {"stage", 3}}) +
                         a.at("unit_params") * (a.at("live_units") * a.at("param_bits") + a.at("grad_bits")) / 8;
                }});
 

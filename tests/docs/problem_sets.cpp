@@ -301,6 +301,11 @@ std::vector<GlossaryTerm> parse_glossary(const std::string& text) {
 
 std::vector<std::string> glossary_problems(const std::string& text, const std::string& file,
                                            const std::vector<GlossaryTerm>& terms) {
+  // An English word avoided in Chinese prose ("每个 step 都") is flagged only where it stands as a
+  // word among Chinese text, not inside a formula or a name such as (step+1)/warmup.
+  auto word_char = [](char c) {
+    return ascii_letter(c) || digit(c) || std::string("_-+*/()=.·[]<>'").find(c) != std::string::npos;
+  };
   std::vector<std::string> p;
   std::istringstream in(prose(text));
   int number = 0;
@@ -309,11 +314,6 @@ std::vector<std::string> glossary_problems(const std::string& text, const std::s
     for (const auto& t : terms)
       for (const auto& v : t.avoid)
         for (std::size_t at = line.find(v); at != std::string::npos; at = line.find(v, at + 1)) {
-          // An English word avoided in Chinese prose ("每个 step 都") is flagged only where it stands
-          // as a word among Chinese text, not inside a formula or a name such as (step+1)/warmup.
-          auto word_char = [](char c) {
-            return ascii_letter(c) || digit(c) || std::string("_-+*/()=.·[]<>'").find(c) != std::string::npos;
-          };
           const bool ascii = std::all_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
           const char before = at > 0 ? line[at - 1] : ' ', after = at + v.size() < line.size() ? line[at + v.size()] : ' ';
           if (ascii && (word_char(before) || word_char(after))) continue;

@@ -38,7 +38,8 @@ double evaluate(const std::string& name, const FormulaArgs& args);
 // Arithmetic has + - * / ^, parentheses, sqrt exp ln log2 log10 min max floor ceil round abs, and
 // formulas called with named numeric arguments. Throws dtlab::Error saying what is wrong.
 double calculate(const std::string& text);
-// True when text is the first form (a formula's name, then key=value words).
+// True when text has the first form: a name, then key=value words (calculate() then evaluates it
+// as that formula, or throws naming the close ones when there is no such formula).
 bool is_formula_call(const std::string& text);
 
 namespace detail {
