@@ -11,22 +11,6 @@
 
 namespace dtlab::cli {
 
-// Where `dtlab bench allreduce` reduces: a buffer, and one way per algorithm to reduce its first
-// `count` floats in place, returning once the result is there.
-struct AllreduceTarget {
-  std::vector<std::string> algos;                     // what run[k] runs, by name
-  std::string note;                                   // a header line saying what is measured
-  std::function<void(std::span<const float>)> load;   // sets the first values.size() floats
-  std::function<void(std::span<float>)> store;        // reads the first out.size() floats
-  std::vector<std::function<void(std::size_t count)>> run;
-};
-
-// Device buffers: nccl, staged (MPI through pinned memory), lab01-ring, lab01-rd (Lab 01's
-// recursive doubling), lab01 (Lab 01's choice). None given: nccl (unless ranks share a GPU),
-// staged and lab01. Collective.
-AllreduceTarget device_allreduce_target(const Comm& world, std::vector<std::string> algos,
-                                        std::size_t max_count);
-
 // `dtlab bench train-step --device cuda`: the MLP step on the GPU, its TFLOP/s, next to cuBLAS's
 // SGEMM rate on the same GPU.
 int run_gpu_train_step(const Comm& world, const std::vector<int>& hidden, int batch, bool tf32,

@@ -14,75 +14,30 @@
 #include <numeric>
 
 #include "commands.hpp"
-#include "dtlab/allreduce_rules.hpp"
 #include "dtlab/baseline.hpp"
 #include "dtlab/comm.hpp"
 #include "dtlab/costmodel.hpp"
 #include "dtlab/error.hpp"
-#include "dtlab/fastest.hpp"
 #include "dtlab/io.hpp"
 #include "dtlab/mlp.hpp"
 #include "dtlab/optim.hpp"
 #include "dtlab/rng.hpp"
 #include "dtlab/sgemm_probe.hpp"
 #include "dtlab/train.hpp"
-#include "lab01/collectives.hpp"
 #include "core_peak.hpp"
-#include "launch.hpp"
+#include "dtlab/program/timing.hpp"
 #include "series.hpp"
 #include "bench_gpu.hpp"
 
 namespace dtlab::cli {
 
 using nlohmann::json;
+using program::best_mean;
+using program::iterations_for;
+using program::parse_bytes;
+using program::sizes;
 
 namespace {
-
-// Best of `trials` runs of f, each the mean over `iters` calls: the usual guard against a noisy
-// neighbour on a shared machine.
-template <class F>
-double best_mean(int trials, std::int64_t iters, F&& f) {
-  double best = INFINITY;
-  for (int t = 0; t < trials; ++t) {
-    const double t0 = steady_seconds();
-    for (std::int64_t i = 0; i < iters; ++i) f();
-    best = std::min(best, (steady_seconds() - t0) / double(iters));
-  }
-  return best;
-}
-
-// Iterations that make one trial last about `target` seconds, given one call took `one`.
-std::int64_t iterations_for(double one, double target, std::int64_t lo, std::int64_t hi) {
-  return std::clamp<std::int64_t>(std::int64_t(target / std::max(one, 1e-9)), lo, hi);
-}
-
-std::vector<std::uint64_t> sizes(std::uint64_t min, std::uint64_t max) {
-  if (min == 0 || max < min)
-    throw Error(fmt::format("sizes: need 0 < min-bytes <= max-bytes, got {} and {}", min, max));
-  std::vector<std::uint64_t> s;
-  for (std::uint64_t b = min; b <= max; b *= 2) s.push_back(b);
-  return s;
-}
-
-std::uint64_t parse_bytes(const std::string& text) {
-  // 4, 4K, 64M, 1G (powers of 1024), as nccl-tests accepts.
-  std::size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &pos);
-  } catch (const std::exception&) {
-    throw Error(fmt::format("'{}' is not a size; expected a number with an optional K, M or G", text));
-  }
-  const std::string unit = text.substr(pos);
-  double mult = 1;
-  if (unit == "K" || unit == "k") mult = 1024;
-  else if (unit == "M" || unit == "m") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "g") mult = 1024.0 * 1024 * 1024;
-  else if (!unit.empty() && unit != "B")
-    throw Error(fmt::format("'{}': unknown unit '{}'; expected K, M or G", text, unit));
-  if (!(v > 0)) throw Error(fmt::format("'{}': a size must be positive", text));
-  return std::uint64_t(v * mult);
-}
 
 // ---- single-core compute rates ----
 
@@ -192,181 +147,6 @@ int run_pingpong(const PingPongOptions& o, const LaunchOptions& launch) {
                                  {"fit_worst_relative_error", worst}}
                                 .dump(2));
   return 0;
-}
-
-// ---- allreduce ----
-
-struct AllreduceOptions {
-  std::string min_bytes = "4", max_bytes = "64M";
-  std::vector<std::string> algos;  // default: by device
-  std::string device = "cpu";
-  int trials = 3;
-  bool tune = false;
-  std::string rules;  // --tune writes here (default: default_allreduce_rules())
-  std::string json;
-};
-
-// The Lab 01 algorithms `--tune` chooses among (naive is never the fastest past 2 ranks).
-const std::vector<std::string> kTunable = {"recursive_doubling", "ring", "rabenseifner"};
-
-// `--tune`: the fastest Lab 01 algorithm at every measured size becomes the rule up to that size
-// (a size between two measured ones takes the larger one's winner), runs of one algorithm merged.
-// Written into the rules file for this rank count, keeping the other rank counts' rules.
-void write_tuned_rules(const std::string& path, int p, const std::vector<std::uint64_t>& all,
-                       const std::vector<std::vector<double>>& times, const std::vector<std::string>& algos,
-                       int trials) {
-  std::vector<AllreduceRules::Rule> rules;
-  std::printf("# tuned rules for %d ranks (fastest of %s at each size; its time vs %s)\n", p,
-              fmt::format("{}", fmt::join(kTunable, ", ")).c_str(), algos[0].c_str());
-  for (std::size_t s = 0; s < all.size(); ++s) {
-    // Within 3% of the fastest, the first in kTunable's order wins: noise between two equally
-    // fast algorithms (ring and Rabenseifner are one algorithm on 2 ranks) then does not
-    // fragment the table. times[s][0] is MPI_Allreduce's, which is not a candidate.
-    const std::size_t best = 1 + first_within(std::span<const double>(times[s]).subspan(1));
-    std::printf("  %12llu  %-20s %.2fx\n", (unsigned long long)all[s], algos[best].c_str(),
-                times[s][best] / times[s][0]);
-    const std::uint64_t limit = s + 1 == all.size() ? AllreduceRules::kNoLimit : all[s];
-    if (!rules.empty() && rules.back().algorithm == algos[best]) rules.back().up_to_bytes = limit;
-    else rules.push_back({p, limit, algos[best]});
-  }
-  AllreduceRules file = AllreduceRules::load(path);
-  file.set(p, rules);
-  write_file_atomic(path, file.to_text(fmt::format(
-      "dtlab allreduce rules (core/include/dtlab/allreduce_rules.hpp): the fastest Lab 01 algorithm\n"
-      "at each size, measured by `dtlab bench allreduce --tune --ranks P`, {} to {} bytes, {} trials.\n"
-      "Lab 01's reference choose_allreduce follows them in dtlab train and bench; grading ignores them.",
-      all.front(), all.back(), trials)));
-  std::printf("wrote %s\n", path.c_str());
-}
-
-using AllreduceFn = std::function<void(const Comm&, std::span<float>)>;
-
-// The library's MPI_Allreduce next to Lab 01's reference algorithms.
-AllreduceFn allreduce_algorithm(const std::string& name) {
-  if (name == "mpi") return [](const Comm& c, std::span<float> d) { baseline::allreduce(c, d); };
-  if (name == "naive") return lab01::allreduce_naive<float>;
-  if (name == "recursive_doubling") return lab01::allreduce_recursive_doubling<float>;
-  if (name == "ring") return lab01::allreduce_ring<float>;
-  if (name == "rabenseifner") return lab01::allreduce_rabenseifner<float>;
-  if (name == "auto") return lab01::allreduce<float>;
-  throw Error(fmt::format("unknown algorithm '{}'; expected mpi, naive, recursive_doubling, ring, "
-                          "rabenseifner or auto", name));
-}
-
-AllreduceTarget host_allreduce_target(const Comm& world, std::vector<std::string> algos,
-                                      std::size_t max_count) {
-  if (algos.empty()) algos = {"mpi", "recursive_doubling", "ring", "rabenseifner", "auto"};
-  auto buf = std::make_shared<std::vector<float>>(max_count);
-  AllreduceTarget t;
-  t.algos = algos;
-  t.note = "# mpi is the library's MPI_Allreduce; the others are Lab 01's reference algorithms";
-  t.load = [buf](std::span<const float> v) { std::copy(v.begin(), v.end(), buf->begin()); };
-  t.store = [buf](std::span<float> out) { std::copy_n(buf->begin(), out.size(), out.begin()); };
-  for (const auto& a : algos)
-    t.run.push_back([buf, world, fn = allreduce_algorithm(a)](std::size_t n) {
-      fn(world, std::span<float>(buf->data(), n));
-    });
-  return t;
-}
-
-int run_allreduce(const AllreduceOptions& o, const LaunchOptions& launch) {
-  const Comm world = Comm::world();
-  check_world_size(launch.ranks);
-  OpLog::instance().set_enabled(false);
-  const int p = world.size(), me = world.rank();
-  const auto all = sizes(std::max<std::uint64_t>(4, parse_bytes(o.min_bytes)), parse_bytes(o.max_bytes));
-  const bool cuda = o.device == "cuda";
-  if (o.tune && (cuda || !o.algos.empty()))
-    throw Error("--tune measures MPI_Allreduce and Lab 01's algorithms on host buffers; leave out "
-                "--device and --algo");
-  if (o.trials < 1) throw Error("--trials must be at least 1");
-  std::vector<std::string> algos_asked = o.algos;
-  if (o.tune) {
-    algos_asked = {"mpi"};
-    algos_asked.insert(algos_asked.end(), kTunable.begin(), kTunable.end());
-  }
-  const std::size_t max_count = all.back() / 4;
-#ifdef DTLAB_WITH_CUDA
-  const AllreduceTarget target = cuda ? device_allreduce_target(world, o.algos, max_count)
-                                      : host_allreduce_target(world, algos_asked, max_count);
-#else
-  if (cuda) throw Error("--device cuda: this dtlab was built without CUDA");
-  const AllreduceTarget target = host_allreduce_target(world, algos_asked, max_count);
-#endif
-  const std::vector<std::string>& algos = target.algos;
-  if (me == 0)
-    std::printf("# dtlab bench allreduce: %d ranks, float sum, in place on %s buffers, best of %d "
-                "trials taken in turn, slowest rank\n%s\n"
-                "# busbw = algbw * 2(p-1)/p (nccl-tests): what each link carries\n"
-                "# %12s %12s %24s %12s %12s %12s %8s %7s\n",
-                p, cuda ? "device" : "host", o.trials, target.note.c_str(), "size(B)", "count", "algo",
-                "time(us)", "algbw(GB/s)", "busbw(GB/s)", fmt::format("vs {}", algos[0]).substr(0, 8).c_str(),
-                "#wrong");
-  json rows = json::array();
-  std::int64_t total_wrong = 0;
-  std::vector<float> values(max_count);
-  std::vector<std::vector<double>> times;  // [size][algorithm], seconds
-  for (const std::uint64_t bytes : all) {
-    const std::size_t count = bytes / 4;
-    const std::span<float> data(values.data(), count);
-    std::vector<std::int64_t> wrong(algos.size(), 0), iters(algos.size(), 0);
-    for (std::size_t k = 0; k < algos.size(); ++k) {
-      // Correctness first: small integers sum exactly in float.
-      for (std::size_t i = 0; i < count; ++i) data[i] = float((me + 1) * int(i % 7 + 1));
-      target.load(data);
-      target.run[k](count);
-      target.store(data);
-      for (std::size_t i = 0; i < count; ++i) wrong[k] += data[i] != float(int(i % 7 + 1) * p * (p + 1) / 2);
-    }
-    baseline::allreduce(world, std::span<std::int64_t>(wrong));
-    std::fill(data.begin(), data.end(), 0.0f);  // zeros: repeated sums neither grow nor overflow
-    target.load(data);
-    for (std::size_t k = 0; k < algos.size(); ++k) {
-      double probe[1] = {best_mean(1, 3, [&] { target.run[k](count); })};
-      baseline::allreduce(world, std::span<double>(probe), ReduceOp::max);
-      iters[k] = iterations_for(probe[0], 0.02, 3, 20000);
-    }
-    baseline::broadcast(world, std::span<std::int64_t>(iters), 0);
-    // The trials take turns between the algorithms, so that a slow moment of a shared machine
-    // falls on all of them rather than on whichever ran then.
-    std::vector<double> t(algos.size(), INFINITY);
-    for (int trial = 0; trial < o.trials; ++trial)
-      for (std::size_t k = 0; k < algos.size(); ++k) {
-        world.barrier();
-        double mine[1] = {best_mean(1, iters[k], [&] { target.run[k](count); })};
-        baseline::allreduce(world, std::span<double>(mine), ReduceOp::max);  // the slowest rank
-        t[k] = std::min(t[k], mine[0]);
-      }
-    times.push_back(t);
-    for (std::size_t k = 0; k < algos.size(); ++k) {
-      total_wrong += wrong[k];
-      const double algbw = double(bytes) / t[k] * 1e-9;
-      const double busbw = p > 1 ? algbw * 2 * (p - 1) / p : 0;
-      const double vs_base = k > 0 ? t[k] / t[0] : 0;  // against the first: MPI_Allreduce, or NCCL
-      // Which algorithm the reference's choose_allreduce took (its rules file, or fixed points).
-      const std::string chose =
-          !cuda && algos[k] == "auto" ? lab01::to_string(lab01::choose_allreduce(bytes, p)) : "";
-      if (me == 0) {
-        std::printf("  %12llu %12zu %24s %12.2f %12.3f %12.3f %8s %7lld\n", (unsigned long long)bytes,
-                    count, chose.empty() ? algos[k].c_str() : fmt::format("auto:{}", chose).c_str(),
-                    t[k] * 1e6, algbw, busbw,
-                    vs_base > 0 ? fmt::format("{:.2f}x", vs_base).c_str() : "", (long long)wrong[k]);
-        json row = {{"bytes", bytes}, {"count", count}, {"algo", algos[k]}, {"time_us", t[k] * 1e6},
-                    {"algbw_gbps", algbw}, {"busbw_gbps", busbw}, {"wrong", wrong[k]}};
-        if (vs_base > 0) row["time_vs_" + algos[0]] = vs_base;
-        if (!chose.empty()) row["chose"] = chose;
-        rows.push_back(row);
-      }
-    }
-  }
-  if (me == 0 && o.tune && total_wrong == 0)
-    write_tuned_rules(o.rules.empty() ? default_allreduce_rules() : o.rules, p, all, times, algos, o.trials);
-  if (me == 0 && total_wrong != 0)
-    std::fprintf(stderr, "error: %lld elements were wrong\n", (long long)total_wrong);
-  if (me == 0 && !o.json.empty())
-    write_json_file(o.json, json{{"benchmark", "allreduce"}, {"device", o.device}, {"ranks", p},
-                                 {"results", rows}}.dump(2));
-  return total_wrong == 0 ? 0 : 1;
 }
 
 // ---- train step ----
@@ -493,29 +273,16 @@ void add_bench(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds) {
     cmd.run = [o, &cmd] { return run_pingpong(*o, cmd.launch); };
   }
   {
+    // Lab 01's program runs it (lab_programs.cpp hands it over before parsing); this entry is what
+    // `dtlab bench --help` lists, and what answers when no lab provides it.
     auto& cmd = *cmds.emplace_back(std::make_unique<Command>());
-    auto o = std::make_shared<AllreduceOptions>();
-    auto* c = bench->add_subcommand("allreduce", "Allreduce time, algbw and busbw by size, on host or device buffers");
+    auto* c = bench->add_subcommand("allreduce",
+                                    "Lab 01's allreduce algorithms and MPI_Allreduce by size (Lab 01's "
+                                    "program: --impl mine|reference; `dtlab bench allreduce --help`)");
+    c->allow_extras();
     cmd.app = c;
-    cmd.launch.ranks = 2;
-    c->add_option("--ranks,-n", cmd.launch.ranks, "Ranks")->check(CLI::Range(1, 4096));
-    c->add_option("--hostfile", cmd.launch.hostfile, "mpirun hostfile")->check(CLI::ExistingFile);
-    c->add_option("--min-bytes", o->min_bytes, "Smallest size (e.g. 4)");
-    c->add_option("--max-bytes", o->max_bytes, "Largest size (e.g. 64M)");
-    c->add_option("--algo", o->algos,
-                  "Algorithms. cpu: mpi (MPI_Allreduce), naive, recursive_doubling, ring, rabenseifner, "
-                  "auto. cuda: nccl, staged (MPI via pinned memory), lab01-ring, lab01-rd, lab01")
-        ->delimiter(',');
-    c->add_option("--device", o->device, "Where the buffers live: cpu or cuda")
-        ->check(CLI::IsMember({"cpu", "cuda"}));
-    c->add_option("--trials", o->trials, "Trials per size and algorithm, taken in turn; the best counts")
-        ->check(CLI::Range(1, 1000));
-    c->add_flag("--tune", o->tune,
-                "Measure MPI_Allreduce and Lab 01's algorithms, and write the fastest at each size as "
-                "this rank count's rules for the reference's choose_allreduce");
-    c->add_option("--rules", o->rules, "With --tune: the rules file to write (default: build/allreduce-rules.txt)");
-    c->add_option("--json", o->json, "Write the results as JSON");
-    cmd.run = [o, &cmd] { return run_allreduce(*o, cmd.launch); };
+    cmd.uses_mpi = false;
+    cmd.run = []() -> int { throw Error("no lab in this build provides `bench allreduce` (Lab 01's program)"); };
   }
   {
     auto& cmd = *cmds.emplace_back(std::make_unique<Command>());

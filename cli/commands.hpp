@@ -6,9 +6,18 @@
 #include <functional>
 #include <memory>
 
-#include "launch.hpp"
+#include "dtlab/program/launch.hpp"
+#include "dtlab/program/outputs.hpp"
 
 namespace dtlab::cli {
+
+// What the dtlab program shares with the labs' programs (core/program).
+using program::check_world_size;
+using program::LaunchOptions;
+using program::run_self;
+using program::TraceOptions;
+using program::write_json_file;
+using program::write_trace_outputs;
 
 struct Command {
   CLI::App* app = nullptr;
@@ -25,21 +34,5 @@ void add_info(CLI::App& app, Command& cmd);
 void add_calc(CLI::App& app, Command& cmd);
 void add_grade(CLI::App& app, Command& cmd);
 void add_package(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds);
-
-// Shared by several commands: the op log of the run, written as a timeline and as a raw log.
-struct TraceOptions {
-  std::string trace;         // Chrome trace JSON
-  std::string clock = "wall";
-  std::string oplog;         // dtlab op log JSON
-  std::string cost_model;    // TOML; defaults when empty
-  void add(CLI::App* app);
-  bool wanted() const { return !trace.empty() || !oplog.empty(); }
-};
-// Collective: gathers the op logs on rank 0 and writes what was asked for. Returns the modeled
-// time (rank 0 only; 0 elsewhere or when nothing was asked for).
-double write_trace_outputs(const TraceOptions& opt);
-
-// Writes JSON (pretty, atomically) to path on the calling rank.
-void write_json_file(const std::string& path, const std::string& text);
 
 }  // namespace dtlab::cli

@@ -6,13 +6,16 @@
 
 #include "commands.hpp"
 #include "dtlab/runtime.hpp"
-#include "launch.hpp"
+#include "dtlab/program/launch.hpp"
+#include "lab_programs.hpp"
 
 int main(int argc, char** argv) {
   using namespace dtlab::cli;
+  using namespace dtlab::program;
   // Outlives run_main's error handling, which needs MPI to tell whether every rank failed.
   std::optional<dtlab::Runtime> runtime;
   return dtlab::run_main(argc, argv, [&runtime](int argc, char** argv) -> int {
+    run_lab_program_if_asked(argc, argv);  // a lab's strategy or benchmark: the lab's own program
     CLI::App app{"dtlab: distributed deep-learning training, built by hand on MPI"};
     app.name("dtlab");
     app.require_subcommand(1);

@@ -27,37 +27,67 @@ function(dtlab_add_mpi_test target)
   endforeach()
 endfunction()
 
-# dtlab_add_lab(<id> DIR <folder> EDITABLE <file>... [RANKS <p>])
+# dtlab_add_lab(<id> DIR <folder> EDITABLE <file>... [RANKS <p>] [STRATEGIES <name>...] [USES <lab>...])
 # Builds one lab:
-#   <id>_given               what students are given (DIR/include, DIR/src)
+#   <id>_given               what students are given (DIR/include, DIR/given)
 #   <id>_starter             the editable files of DIR/starter: the student's working copy
 #   <id>_reference           reference/<id> (sources in the instructor tree; a prebuilt library in
 #                            the student edition, prebuilt/lib/lib<id>_reference.a)
 #   <id>_tests_public/hidden object libraries of DIR/tests/{public,hidden}, linked by the grader
 #   <id>_bench               object library of DIR/bench: the timing and modeling program
+#   <id>_<name>_reference    each program DIR/programs/<name>.cpp (train, bench_allreduce...), built
+#   <id>_<name>_starter      on the reference and on the working copy; `dtlab train` and `dtlab bench`
+#                            run them (cli/lab_programs.cpp). STRATEGIES: what the train program
+#                            offers to `dtlab train --strategy`; USES: labs whose code the programs
+#                            also run, from the same edition (Lab 02 runs on Lab 01's allreduce).
 # and, for the suite, the tests linked with the reference (instructor tree) or the starter
 # (student edition), each run on RANKS ranks (default 8). It writes build/autograder/<id>.json: how the grader
 # compiles and links a submission exactly as these targets are built.
 function(dtlab_add_lab id)
-  cmake_parse_arguments(A "" "DIR;RANKS" "EDITABLE" ${ARGN})
+  cmake_parse_arguments(A "" "DIR;RANKS" "EDITABLE;STRATEGIES;USES" ${ARGN})
   if(NOT A_RANKS)
     set(A_RANKS 8)
   endif()
   set(dir ${PROJECT_SOURCE_DIR}/${A_DIR})
-  file(GLOB given_src CONFIGURE_DEPENDS ${dir}/src/*.cpp)
+  # DIR/given: the code students are given. A given <stem>_instances.cpp compiles the editable
+  # <stem>.cpp in its place (it includes it, then instantiates its templates for every element type
+  # the lab needs), so that the student's file holds only the functions the handout asks for.
+  file(GLOB given_src CONFIGURE_DEPENDS ${dir}/given/*.cpp)
+  list(FILTER given_src EXCLUDE REGEX "_instances\\.cpp$")
   add_library(${id}_given STATIC ${given_src})
   target_include_directories(${id}_given PUBLIC ${dir}/include)
-  target_link_libraries(${id}_given PUBLIC dtlab::core)
+  target_link_libraries(${id}_given PUBLIC dtlab::core PRIVATE dtlab::internals)
 
-  list(TRANSFORM A_EDITABLE PREPEND ${dir}/starter/ OUTPUT_VARIABLE starter_src)
+  set(starter_src)
+  set(json_instances "")
+  foreach(file IN LISTS A_EDITABLE)
+    get_filename_component(stem ${file} NAME_WE)
+    set(wrapper ${dir}/given/${stem}_instances.cpp)
+    if(EXISTS ${wrapper})
+      list(APPEND starter_src ${wrapper})
+      string(APPEND json_instances "\"${file}\": \"${wrapper}\", ")
+    else()
+      list(APPEND starter_src ${dir}/starter/${file})
+    endif()
+  endforeach()
+  string(REGEX REPLACE ", $" "" json_instances "${json_instances}")
   add_library(${id}_starter STATIC ${starter_src})
+  target_compile_options(${id}_starter PRIVATE -iquote ${dir}/starter)
   target_link_libraries(${id}_starter PUBLIC ${id}_given)
 
   set(ref_dir ${PROJECT_SOURCE_DIR}/reference/${id})
   set(prebuilt ${PROJECT_SOURCE_DIR}/prebuilt/lib/lib${id}_reference.a)
   if(EXISTS ${ref_dir})
     file(GLOB ref_src CONFIGURE_DEPENDS ${ref_dir}/*.cpp)
+    foreach(file IN LISTS A_EDITABLE)
+      get_filename_component(stem ${file} NAME_WE)
+      if(EXISTS ${dir}/given/${stem}_instances.cpp)
+        list(TRANSFORM ref_src REPLACE "^${ref_dir}/${file}$" ${dir}/given/${stem}_instances.cpp)
+      endif()
+    endforeach()
     add_library(${id}_reference STATIC ${ref_src})
+    target_compile_options(${id}_reference PRIVATE -iquote ${ref_dir})
+    target_link_libraries(${id}_reference PRIVATE dtlab::internals)
     target_link_libraries(${id}_reference PUBLIC ${id}_given)
     set(tested ${id}_reference)
     set(have_ref 1)
@@ -101,6 +131,53 @@ function(dtlab_add_lab id)
   add_executable(${id}_bench_starter $<TARGET_OBJECTS:${id}_bench>)
   target_link_libraries(${id}_bench_starter PRIVATE ${id}_starter dtlab_bench_main)
 
+  # The lab's programs, each on the reference and on the working copy (--impl reference|mine).
+  # A program's <name>_cuda.cpp joins the reference build where the lab has a CUDA reference
+  # (reference/CMakeLists.txt, configured after the labs: hence the generator expressions).
+  file(GLOB program_src CONFIGURE_DEPENDS ${dir}/programs/*.cpp)
+  list(FILTER program_src EXCLUDE REGEX "_cuda\\.cpp$")
+  set(json_commands "")
+  set(program_targets)
+  foreach(src IN LISTS program_src)
+    get_filename_component(name ${src} NAME_WE)
+    set(entry "")
+    foreach(impl reference mine)
+      # Named like the bench programs: <id>_<name>_reference, and _starter on the working copy.
+      set(code ${id}_reference)
+      if(impl STREQUAL "mine")
+        set(code ${id}_starter)
+      endif()
+      string(REPLACE "${id}_" "${id}_${name}_" exe ${code})
+      add_executable(${exe} ${src})
+      target_include_directories(${exe} PRIVATE ${dir}/programs)
+      target_compile_definitions(${exe} PRIVATE DTLAB_IMPL="${impl}")
+      target_link_libraries(${exe} PRIVATE ${code} dtlab::program)
+      foreach(used IN LISTS A_USES)
+        string(REPLACE "${id}_" "${used}_" used_code ${code})
+        target_link_libraries(${exe} PRIVATE ${used_code})
+      endforeach()
+      if(impl STREQUAL "reference" AND EXISTS ${dir}/programs/${name}_cuda.cpp)
+        set(has_cuda $<TARGET_EXISTS:${id}_reference_cuda>)
+        target_sources(${exe} PRIVATE $<${has_cuda}:${dir}/programs/${name}_cuda.cpp>)
+        target_link_libraries(${exe} PRIVATE $<TARGET_NAME_IF_EXISTS:${id}_reference_cuda>)
+        target_compile_definitions(${exe} PRIVATE $<${has_cuda}:DTLAB_LAB_CUDA>)
+      endif()
+      list(APPEND program_targets ${exe})
+      string(APPEND entry "\"${impl}\": \"$<TARGET_FILE:${exe}>\", ")
+    endforeach()
+    set(strategies "")
+    if(name STREQUAL "train")
+      list(JOIN A_STRATEGIES "\", \"" strategies)
+      if(strategies)
+        set(strategies "\"${strategies}\"")
+      endif()
+    endif()
+    if(json_commands)
+      string(APPEND json_commands ",\n    ")
+    endif()
+    string(APPEND json_commands "\"${name}\": {${entry}\"strategies\": [${strategies}]}")
+  endforeach()
+
   # Everything `dtlab grade` links a submission with; the dtlab program depends on it.
   set(grading ${id}_bench ${id}_bench_reference ${id}_given dtlab_gtest_main dtlab_bench_main dtlab_harness)
   foreach(kind ${kinds})
@@ -109,7 +186,7 @@ function(dtlab_add_lab id)
   if(NOT TARGET dtlab_grading)
     add_custom_target(dtlab_grading)
   endif()
-  add_dependencies(dtlab_grading ${grading})
+  add_dependencies(dtlab_grading ${grading} ${program_targets})
 
   # What the grader needs to build a submission like the targets above.
   get_target_property(eigen_inc Eigen3::Eigen INTERFACE_INCLUDE_DIRECTORIES)
@@ -156,12 +233,16 @@ function(dtlab_add_lab id)
   \"lab\": \"${id}\",
   \"dir\": \"${dir}\",
   \"editable\": [\"${editable_json}\"],
+  \"instances\": {${json_instances}},
   \"reference_sources\": $<IF:${have_ref},true,false>,
   \"cxx\": \"${CMAKE_CXX_COMPILER}\",
   \"compile\": [\"${compile_json}\"],
   \"libs\": [\"$<JOIN:${libs},\",\">\"],
   \"programs\": {
     ${json_programs}
+  },
+  \"commands\": {
+    ${json_commands}
   }
 }
 ")

@@ -44,6 +44,7 @@ LabBuild load_lab_build(const std::string& lab) {
   b.lab = j.at("lab");
   b.dir = j.at("dir").get<std::string>();
   b.editable = j.at("editable").get<std::vector<std::string>>();
+  for (const auto& [file, wrapper] : j.at("instances").items()) b.instances[file] = wrapper.get<std::string>();
   b.reference_sources = j.at("reference_sources");
   b.cxx = j.at("cxx");
   b.compile = j.at("compile").get<std::vector<std::string>>();
@@ -139,6 +140,13 @@ std::map<std::string, std::string> from_archive(const fs::path& path, const std:
   return files;
 }
 
+// dtlab's internals that a submission can still name: their headers are off its include path
+// (core/internal), but these are declared by the API's own headers (the op log a submission is
+// graded by, the handles behind Comm) or could be declared by hand. They are poisoned in the
+// prelude and looked for in the submission's object: one list for both.
+const std::vector<std::string> kInternals = {"OpLog", "gather_logs", "Runtime", "run_main", "baseline",
+                                             "CommAccess"};
+
 // Included before the submission's own code: the headers it may use, then every MPI function and
 // dtlab's internals made unusable (#pragma GCC poison), so that using them is a compile error
 // that names them.
@@ -148,7 +156,8 @@ std::string prelude(const Rubric& rubric) {
                   "#include \"" + rubric.api_header + "\"\n"
                   "#include \"dtlab/comm.hpp\"\n#include \"dtlab/error.hpp\"\n";
   std::string names = DTLAB_POISONED_MPI;
-  names += " dlopen dlsym dlvsym dlmopen OpLog gather_logs Runtime run_main baseline CommAccess";
+  names += " dlopen dlsym dlvsym dlmopen";
+  for (const auto& n : kInternals) names += " " + n;
   std::istringstream in(names);
   std::string line, w;
   int n = 0;
@@ -179,7 +188,8 @@ std::string check_object(const fs::path& obj, const std::string& source, const s
   const Outcome nm = tool({"nm", "-uC", obj.string()}, obj.parent_path(), 30);
   if (!nm.ok()) return fmt::format("cannot inspect {}: nm {}", source, nm.describe());
   static const std::regex forbidden(
-      R"(\b(P?MPI_\w+|ompi_\w+|opal_\w+|orte_\w+|pmix_\w+|mca_\w+|dlopen|dlsym|dlvsym|dlmopen)\b|dtlab::(baseline::|OpLog|gather_logs|Runtime|run_main|CommAccess))");
+      R"(\b(P?MPI_\w+|ompi_\w+|opal_\w+|orte_\w+|pmix_\w+|mca_\w+|dlopen|dlsym|dlvsym|dlmopen)\b|\bdtlab::()" +
+      fmt::format("{}", fmt::join(kInternals, "|")) + R"()\b)");
   std::istringstream lines(nm.out);
   for (std::string line; std::getline(lines, line);) {
     std::smatch m;
@@ -250,8 +260,11 @@ Prepared prepare(const Rubric& rubric, const LabBuild& lab, const Source& source
       const fs::path obj = work / "obj" / (name + ".o");
       std::vector<std::string> cmd{lab.cxx};
       cmd.insert(cmd.end(), lab.compile.begin(), lab.compile.end());
-      cmd.insert(cmd.end(), {"-include", (work / "prelude.hpp").string(), "-c", (work / "src" / name).string(),
-                             "-o", obj.string()});
+      // A file with a given wrapper is compiled through it (the wrapper includes it from src/).
+      const auto wrapper = lab.instances.find(name);
+      const fs::path compiled = wrapper == lab.instances.end() ? work / "src" / name : wrapper->second;
+      cmd.insert(cmd.end(), {"-iquote", (work / "src").string(), "-include", (work / "prelude.hpp").string(),
+                             "-c", compiled.string(), "-o", obj.string()});
       const Outcome c = tool(cmd, work, 180);
       r.log += c.out + c.err;
       if (!c.ok()) {

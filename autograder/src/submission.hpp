@@ -16,6 +16,9 @@ struct LabBuild {
   std::string lab;
   std::filesystem::path dir;
   std::vector<std::string> editable;
+  // An editable file's given wrapper (DIR/given/<stem>_instances.cpp), compiled in its place: it
+  // includes the submitted file and instantiates its templates.
+  std::map<std::string, std::filesystem::path> instances;
   bool reference_sources = false;
   std::string cxx;
   std::vector<std::string> compile;

@@ -345,6 +345,13 @@ void Comm::barrier() const {
   record_op(op, t0);
 }
 
+void* Comm::scratch_bytes(std::size_t bytes) const {
+  if (impl_->scratch.size() < bytes) impl_->scratch.resize(bytes);
+  return impl_->scratch.data();
+}
+
+std::shared_ptr<void>& Comm::cached_slot(std::type_index type) const { return impl_->cached[type]; }
+
 Comm Comm::split(int color, int key) const {
   auto& c = CommAccess::impl(*this);
   auto& log = OpLog::instance();

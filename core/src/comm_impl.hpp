@@ -4,9 +4,13 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <typeindex>
 #include <string>
 #include <vector>
 
+#include "dtlab/aligned.hpp"
 #include "dtlab/comm.hpp"
 
 namespace dtlab {
@@ -19,6 +23,8 @@ struct CommImpl {
   std::uint64_t id = 0;
   std::vector<int> world_ranks;
   std::uint32_t splits = 0;  // how many splits made from this one: the next child's id is derived from it
+  AlignedVector<std::byte> scratch;  // Comm::scratch
+  std::map<std::type_index, std::shared_ptr<void>> cached;  // Comm::cached
 
   ~CommImpl();
 };

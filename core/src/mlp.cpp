@@ -10,6 +10,7 @@
 #include "dtlab/layers.hpp"
 #include "dtlab/oplog.hpp"
 #include "dtlab/rng.hpp"
+#include "mlp_parts.hpp"
 
 namespace dtlab {
 
@@ -18,33 +19,75 @@ std::string MlpConfig::describe() const {
                      classes);
 }
 
-Mlp::Mlp(MlpConfig config) : config_(std::move(config)) {
-  if (config_.inputs <= 0 || config_.classes <= 1)
-    throw Error(fmt::format("MLP {}: needs at least one input and two classes", config_.describe()));
-  std::vector<int> widths{config_.inputs};
-  for (int h : config_.hidden) {
-    if (h <= 0) throw Error(fmt::format("MLP {}: hidden widths must be > 0", config_.describe()));
+namespace detail {
+
+std::vector<LayerSlice> mlp_layers(const MlpConfig& config) {
+  if (config.inputs <= 0 || config.classes <= 1)
+    throw Error(fmt::format("MLP {}: needs at least one input and two classes", config.describe()));
+  std::vector<int> widths{config.inputs};
+  for (int h : config.hidden) {
+    if (h <= 0) throw Error(fmt::format("MLP {}: hidden widths must be > 0", config.describe()));
     widths.push_back(h);
   }
-  widths.push_back(config_.classes);
+  widths.push_back(config.classes);
+  std::vector<LayerSlice> layers;
   std::size_t offset = 0;
   for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
     LayerSlice s{widths[l], widths[l + 1], offset, offset + std::size_t(widths[l]) * widths[l + 1]};
     offset = s.end();
-    layers_.push_back(s);
+    layers.push_back(s);
   }
-  params_.assign(offset, 0.0f);
-  grads_.assign(offset, 0.0f);
+  return layers;
+}
+
+Rng init_rng(std::uint64_t seed, const std::vector<LayerSlice>& layers, std::size_t layer) {
+  Rng rng(seed);
+  for (std::size_t l = 0; l < layer; ++l)  // one draw per weight
+    for (std::size_t i = layers[l].weight; i < layers[l].bias; ++i) rng.uniform();
+  return rng;
+}
+
+void init_layer(Rng& rng, const LayerSlice& s, float* params) {
+  const double bound = std::sqrt(6.0 / s.in);
+  for (std::size_t i = s.weight; i < s.bias; ++i) params[i] = float(rng.uniform(-bound, bound));
+  std::fill(params + s.bias, params + s.end(), 0.0f);
+}
+
+void layer_forward(const LayerSlice& s, const float* params, const float* x, float* y, int batch,
+                   bool relu) {
+  MatMap ym(y, batch, s.out);
+  linear_forward(ConstMatMap(x, batch, s.in), ConstMatMap(params + s.weight, s.out, s.in),
+                 ConstVecMap(params + s.bias, s.out), ym);
+  if (relu) relu_forward(ym);
+}
+
+void layer_backward(const LayerOps& ops, const LayerSlice& s, const float* params, float* grads,
+                    const float* x, const float* y, float* dy, float* dx, int batch, bool relu,
+                    bool accumulate, AlignedVector<float>& saved) {
+  ComputeScope scope("backward", 2.0 * s.in * s.out * batch * (dx ? 2 : 1));
+  if (relu) ops.relu_backward(ConstMatMap(y, batch, s.out), MatMap(dy, batch, s.out));
+  const std::span<float> g(grads + s.begin(), s.end() - s.begin());
+  // linear_backward overwrites: keep what is there to add it back.
+  if (accumulate) saved.assign(g.begin(), g.end());
+  MatMap dxm(dx, batch, s.in);
+  ops.linear_backward(ConstMatMap(x, batch, s.in), ConstMatMap(params + s.weight, s.out, s.in),
+                      ConstMatMap(dy, batch, s.out), MatMap(grads + s.weight, s.out, s.in),
+                      VecMap(grads + s.bias, s.out), dx ? &dxm : nullptr);
+  if (accumulate)
+    for (std::size_t i = 0; i < g.size(); ++i) g[i] += saved[i];
+}
+
+}  // namespace detail
+
+Mlp::Mlp(MlpConfig config) : config_(std::move(config)), layers_(detail::mlp_layers(config_)) {
+  params_.assign(layers_.back().end(), 0.0f);
+  grads_.assign(layers_.back().end(), 0.0f);
   acts_.resize(layers_.size());
 }
 
 void Mlp::init(std::uint64_t seed) {
   Rng rng(seed);
-  for (const auto& l : layers_) {
-    const double bound = std::sqrt(6.0 / l.in);
-    for (std::size_t i = l.weight; i < l.bias; ++i) params_[i] = float(rng.uniform(-bound, bound));
-    std::fill(params_.begin() + l.bias, params_.begin() + l.end(), 0.0f);
-  }
+  for (const auto& l : layers_) detail::init_layer(rng, l, params_.data());
 }
 
 int widest(const std::vector<LayerSlice>& layers) {
@@ -76,11 +119,8 @@ void Mlp::forward(std::span<const float> x, int batch) {
   reserve(batch);
   const float* in = x.data();
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    const auto& s = layers_[l];
-    MatMap y(acts_[l].data(), batch, s.out);
-    linear_forward(ConstMatMap(in, batch, s.in), ConstMatMap(&params_[s.weight], s.out, s.in),
-                   ConstVecMap(&params_[s.bias], s.out), y);
-    if (l + 1 < layers_.size()) relu_forward(y);
+    const bool relu = l + 1 < layers_.size();  // every layer but the last
+    detail::layer_forward(layers_[l], params_.data(), in, acts_[l].data(), batch, relu);
     in = acts_[l].data();
   }
 }
@@ -101,20 +141,9 @@ float Mlp::forward_backward(std::span<const float> x, std::span<const std::int32
   float* delta = delta_a_.data();
   float* spare = delta_b_.data();
   for (std::size_t l = L; l-- > 0;) {
-    const auto& s = layers_[l];
-    {
-      ComputeScope scope("backward", 2.0 * s.in * s.out * batch * (l > 0 ? 2 : 1));
-      const float* in = l == 0 ? x.data() : acts_[l - 1].data();
-      const std::span<float> g(&grads_[s.begin()], s.end() - s.begin());
-      if (accumulate) saved_.assign(g.begin(), g.end());
-      MatMap dx(spare, batch, s.in);
-      ops_.linear_backward(ConstMatMap(in, batch, s.in), ConstMatMap(&params_[s.weight], s.out, s.in),
-                           ConstMatMap(delta, batch, s.out), MatMap(&grads_[s.weight], s.out, s.in),
-                           VecMap(&grads_[s.bias], s.out), l > 0 ? &dx : nullptr);
-      if (l > 0) ops_.relu_backward(ConstMatMap(acts_[l - 1].data(), batch, s.in), dx);
-      if (accumulate)
-        for (std::size_t i = 0; i < g.size(); ++i) g[i] += saved_[i];
-    }
+    const float* in = l == 0 ? x.data() : acts_[l - 1].data();
+    detail::layer_backward(ops_, layers_[l], params_.data(), grads_.data(), in, acts_[l].data(),
+                           delta, l > 0 ? spare : nullptr, batch, l + 1 < L, accumulate, saved_);
     std::swap(delta, spare);
     if (grad_ready) grad_ready(int(l));
   }

@@ -1,22 +1,14 @@
 #include "dtlab/train.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <map>
 
 #include "dtlab/baseline.hpp"
 #include "dtlab/error.hpp"
 #include "dtlab/checkpoint.hpp"
 
 namespace dtlab {
-
-namespace fs = std::filesystem;
 
 // ---- strategies ----
 
@@ -43,126 +35,7 @@ void AllreduceDataParallel::step(const Comm& comm, Mlp& model, Optimizer& opt,
   opt.step(model.params(), model.grads(), info.lr, 1.0f / float(comm.size() * info.micro_batches));
 }
 
-// ---- evaluation ----
-
-EpochResult evaluate(const Comm& comm, Mlp& model, const Dataset& data) {
-  const Range mine = shard_range(data.size, comm.rank(), comm.size());
-  constexpr std::int64_t kChunk = 1000;
-  AlignedVector<float> xb;
-  std::vector<std::int32_t> yb;
-  double sums[3] = {0, 0, double(mine.count)};  // loss, correct, samples
-  for (std::int64_t first = mine.first; first < mine.first + mine.count; first += kChunk) {
-    const std::int64_t n = std::min(kChunk, mine.first + mine.count - first);
-    xb.resize(std::size_t(n) * data.features);
-    yb.resize(std::size_t(n));
-    data.slice(first, n, xb, yb);
-    const Mlp::Eval e = model.evaluate(xb, yb);
-    sums[0] += e.loss_sum;
-    sums[1] += double(e.correct);
-  }
-  baseline::allreduce(comm, std::span<double>(sums));
-  EpochResult r;
-  r.test_loss = sums[2] > 0 ? sums[0] / sums[2] : 0;
-  r.test_accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0;
-  return r;
-}
-
 // ---- the loop ----
-
-namespace {
-
-// A one-line progress bar on a terminal; on a pipe (CI, mpirun without a terminal) nothing per step.
-class Progress {
- public:
-  Progress(bool on, int epochs, std::int64_t steps_per_epoch)
-      : on_(on), tty_(isatty(STDERR_FILENO) || std::getenv("DTLAB_TTY")), epochs_(epochs),
-        steps_(steps_per_epoch) {}
-
-  void update(int epoch, std::int64_t batch, double loss, double samples_per_sec) {
-    if (!on_ || !tty_) return;
-    const double t = steady_seconds();
-    if (t - last_ < 0.1 && batch + 1 < steps_) return;
-    last_ = t;
-    constexpr int kWidth = 30;
-    const int filled = int(kWidth * double(batch + 1) / double(steps_));
-    std::fprintf(stderr, "\r\033[Kepoch %d/%d [%s%s] %lld/%lld  loss %.4f  %.0f samples/s",
-                 epoch + 1, epochs_, std::string(filled, '#').c_str(),
-                 std::string(kWidth - filled, '.').c_str(), (long long)(batch + 1),
-                 (long long)steps_, loss, samples_per_sec);
-    std::fflush(stderr);
-  }
-  void end_epoch() {
-    if (on_ && tty_) std::fprintf(stderr, "\r\033[K");
-  }
-
- private:
-  bool on_, tty_;
-  int epochs_;
-  std::int64_t steps_;
-  double last_ = 0;
-};
-
-}  // namespace
-
-LrSchedule make_schedule(const TrainConfig& cfg, std::int64_t steps_per_epoch) {
-  ScheduleConfig sc = cfg.schedule;
-  if (sc.warmup_steps == 0 && cfg.warmup_epochs > 0)
-    sc.warmup_steps = std::int64_t(std::llround(cfg.warmup_epochs * double(steps_per_epoch)));
-  if (sc.total_steps == 0) sc.total_steps = cfg.epochs * steps_per_epoch;
-  return LrSchedule(cfg.lr, sc);
-}
-
-std::int64_t micro_batch_size(const TrainConfig& cfg, std::int64_t local, int world) {
-  const int micro = cfg.micro_batches;
-  if (micro < 1 || local % micro != 0)
-    throw Error(fmt::format("{} micro-batches cannot split a local batch of {} samples ({} over {} "
-                            "ranks) evenly; choose a divisor of {}",
-                            micro, local, cfg.global_batch, world, local));
-  return local / micro;
-}
-
-MetricsCsv::MetricsCsv(const fs::path& path, bool lead) : path_(path) {
-  if (!lead || path.empty()) return;
-  if (path.has_parent_path()) fs::create_directories(path.parent_path());
-  const fs::path partial = path.string() + ".partial";
-  out_.open(partial);
-  if (!out_) throw Error(fmt::format("cannot write {}", partial.string()));
-  out_ << "step,epoch,lr,loss,samples_per_sec,seconds\n";
-}
-
-void MetricsCsv::row(std::int64_t step, std::int64_t epoch, double lr, double loss,
-                     double samples_per_sec, double seconds) {
-  if (out_.is_open())
-    out_ << fmt::format("{},{},{:.6g},{:.6f},{:.1f},{:.4f}\n", step, epoch, lr, loss,
-                        samples_per_sec, seconds);
-}
-
-void MetricsCsv::close() {
-  if (!out_.is_open()) return;
-  out_.close();
-  const fs::path partial = path_.string() + ".partial";
-  if (!out_) throw Error(fmt::format("cannot write {}", partial.string()));
-  fs::rename(partial, path_);
-}
-
-void print_epoch(const EpochResult& er, int epochs, double samples_per_sec) {
-  std::printf("epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.1f s  "
-              "%.0f samples/s\n",
-              er.epoch + 1, epochs, er.train_loss, er.test_loss, 100 * er.test_accuracy, er.seconds,
-              samples_per_sec);
-  std::fflush(stdout);
-}
-
-void summarise(TrainResult& res, std::int64_t steps, double wall_seconds) {
-  res.steps = steps;
-  if (!res.epochs.empty()) {
-    res.train_loss = res.epochs.back().train_loss;
-    res.test_loss = res.epochs.back().test_loss;
-    res.test_accuracy = res.epochs.back().test_accuracy;
-  }
-  res.samples_per_sec = res.train_seconds > 0 ? double(res.samples) / res.train_seconds : 0;
-  res.wall_seconds = wall_seconds;
-}
 
 TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& comm,
                   Strategy& strategy, Mlp& model) {

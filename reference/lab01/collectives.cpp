@@ -21,14 +21,6 @@ namespace {
 // One tag per algorithm, so that messages of different collectives can never be confused.
 enum Tag : int { kBroadcast = 11, kReduce, kNaive, kFold, kDoubling, kRing, kHalving };
 
-// Grows once and is reused: a fresh 64 MiB buffer per call would pay for its page faults each time.
-template <class T>
-std::span<T> scratch(std::size_t n) {
-  static std::vector<T> buffer;
-  if (buffer.size() < n) buffer.resize(n);
-  return {buffer.data(), n};
-}
-
 int largest_power_of_two_at_most(int p) {
   int q = 1;
   while (q * 2 <= p) q *= 2;
@@ -58,7 +50,7 @@ struct Fold {
 template <class T>
 void exchange_add(const Comm& comm, std::span<const T> out, int to, std::span<T> in, int from, int tag,
                   std::size_t nseg) {
-  auto tmp = scratch<T>(in.size());
+  auto tmp = comm.scratch<T>(in.size());
   for (std::size_t k = 0; k < nseg; ++k) {
     const auto o = out.subspan(out.size() * k / nseg, out.size() * (k + 1) / nseg - out.size() * k / nseg);
     const std::size_t lo = in.size() * k / nseg, hi = in.size() * (k + 1) / nseg;
@@ -80,7 +72,7 @@ void fold_in(const Comm& comm, std::span<T> data, const Fold& f) {
   if (rank % 2 == 0) {
     comm.send(std::span<const T>(data), rank + 1, kFold);
   } else {
-    auto tmp = scratch<T>(data.size());
+    auto tmp = comm.scratch<T>(data.size());
     comm.recv(tmp, rank - 1, kFold);
     accumulate(data, std::span<const T>(tmp));
   }
@@ -112,7 +104,7 @@ void broadcast(const Comm& comm, std::span<T> data, int root) {
 template <class T>
 void reduce(const Comm& comm, std::span<T> data, int root) {
   const int p = comm.size(), rel = (comm.rank() - root + p) % p;
-  auto tmp = scratch<T>(data.size());
+  auto tmp = comm.scratch<T>(data.size());
   for (int mask = 1; mask < p; mask <<= 1) {
     if (rel & mask) {  // hand my partial sum to my parent and stop
       comm.send(std::span<const T>(data), (rel - mask + root) % p, kReduce);
@@ -129,7 +121,7 @@ template <class T>
 void allreduce_naive(const Comm& comm, std::span<T> data) {
   const int p = comm.size();
   if (comm.rank() == 0) {
-    auto tmp = scratch<T>(data.size());
+    auto tmp = comm.scratch<T>(data.size());
     for (int r = 1; r < p; ++r) {
       comm.recv(tmp, r, kNaive);
       accumulate(data, std::span<const T>(tmp));
@@ -146,7 +138,7 @@ void allreduce_recursive_doubling(const Comm& comm, std::span<T> data) {
   const Fold f(comm.rank(), comm.size());
   fold_in(comm, data, f);
   if (f.newrank >= 0) {
-    auto tmp = scratch<T>(data.size());
+    auto tmp = comm.scratch<T>(data.size());
     for (int mask = 1; mask < f.q; mask <<= 1) {
       const int partner = f.real(f.newrank ^ mask);
       comm.sendrecv(std::span<const T>(data), partner, tmp, partner, kDoubling);
@@ -267,5 +259,3 @@ void allreduce(const Comm& comm, std::span<T> data) {
 }
 
 }  // namespace lab01
-
-LAB01_FOR_EACH_TYPE(LAB01_INSTANTIATE_FOR)

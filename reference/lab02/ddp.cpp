@@ -37,7 +37,6 @@ std::vector<Bucket> make_buckets(std::span<const dtlab::LayerSlice> layers, std:
 }
 
 struct DistributedDataParallel::State {
-  std::vector<Bucket> buckets;
   std::vector<int> bucket_of_layer;  // layer -> the bucket holding it
   std::vector<int> pending_layers;   // per bucket: layers whose gradients are not final yet
   std::unique_ptr<dtlab::CommWorker> worker;
@@ -50,15 +49,15 @@ struct DistributedDataParallel::State {
   bool sync = false;                 // this backward pass communicates (the step's last one)
   std::int64_t steps = 0;
 
-  // Queues bucket b's allreduce on the worker, after the step's join count if b is its first.
+  // Queues a bucket's allreduce on the worker, after the step's join count if it is the first.
   // (The count goes with the first bucket rather than at the start of the step: a worker that
   // waited for a slower rank's count all through forward would spin on a core backward needs.)
-  void start(std::size_t b, dtlab::Mlp& model, int world, const AllreduceFn& allreduce) {
+  void start(const Bucket& bucket, dtlab::Mlp& model, int world, const AllreduceFn& allreduce) {
     if (work.empty()) {
       joined[0] = 1;
       join = worker->submit([this, &allreduce](const Comm& c) { allreduce(c, joined); });
     }
-    const std::span<float> grads = model.grads().subspan(buckets[b].begin, buckets[b].end - buckets[b].begin);
+    const std::span<float> grads = model.grads().subspan(bucket.begin, bucket.end - bucket.begin);
     work.push_back(worker->submit([this, grads, world, &allreduce](const Comm& c) {
       // The worker runs jobs in order, so the join count is known here; if a rank is missing,
       // the bucket's allreduce would wait for it forever.
@@ -67,24 +66,17 @@ struct DistributedDataParallel::State {
   }
 };
 
-DistributedDataParallel::DistributedDataParallel(DdpOptions options) : options_(std::move(options)) {}
-DistributedDataParallel::~DistributedDataParallel() = default;
-
-const std::vector<Bucket>& DistributedDataParallel::buckets() const {
-  static const std::vector<Bucket> none;
-  return state_ ? state_->buckets : none;
-}
 
 void DistributedDataParallel::setup(const Comm& comm, dtlab::Mlp& model) {
   // Replicas that start apart stay apart: everyone starts from rank 0's parameters.
   library_broadcast(comm, model.params(), 0);
-  state_ = std::make_unique<State>();
+  state_ = std::make_shared<State>();
   State& s = *state_;
-  s.buckets = make_buckets(model.layers(), options_.bucket_bytes);
+  buckets_ = make_buckets(model.layers(), options_.bucket_bytes);
   s.bucket_of_layer.resize(model.layers().size());
-  for (std::size_t b = 0; b < s.buckets.size(); ++b)
-    for (int l = s.buckets[b].first_layer; l <= s.buckets[b].last_layer; ++l) s.bucket_of_layer[l] = int(b);
-  s.pending_layers.resize(s.buckets.size());
+  for (std::size_t b = 0; b < buckets_.size(); ++b)
+    for (int l = buckets_[b].first_layer; l <= buckets_[b].last_layer; ++l) s.bucket_of_layer[l] = int(b);
+  s.pending_layers.resize(buckets_.size());
   s.worker = std::make_unique<dtlab::CommWorker>(comm);
 }
 
@@ -92,8 +84,8 @@ void DistributedDataParallel::backward_begins(const Comm&, dtlab::Mlp&, int micr
   State& s = *state_;
   s.sync = micro == micro_batches - 1;
   if (!s.sync) return;  // accumulate locally: no communication before the step's last backward
-  for (std::size_t b = 0; b < s.buckets.size(); ++b)
-    s.pending_layers[b] = s.buckets[b].last_layer - s.buckets[b].first_layer + 1;
+  for (std::size_t b = 0; b < buckets_.size(); ++b)
+    s.pending_layers[b] = buckets_[b].last_layer - buckets_[b].first_layer + 1;
 }
 
 void DistributedDataParallel::grad_ready(const Comm& comm, dtlab::Mlp& model, int layer) {
@@ -102,14 +94,14 @@ void DistributedDataParallel::grad_ready(const Comm& comm, dtlab::Mlp& model, in
   // Buckets are made in the order backward finishes layers, so they start in bucket order on
   // every rank and the allreduces match up.
   const int b = s.bucket_of_layer[layer];
-  if (--s.pending_layers[b] == 0) s.start(std::size_t(b), model, comm.size(), options_.allreduce);
+  if (--s.pending_layers[b] == 0) s.start(buckets_[std::size_t(b)], model, comm.size(), options_.allreduce);
 }
 
 void DistributedDataParallel::step(const Comm& comm, dtlab::Mlp& model, dtlab::Optimizer& opt,
                                    const dtlab::StepInfo& info) {
   State& s = *state_;
   if (!options_.overlap)
-    for (std::size_t b = 0; b < s.buckets.size(); ++b) s.start(b, model, comm.size(), options_.allreduce);
+    for (std::size_t b = 0; b < buckets_.size(); ++b) s.start(buckets_[b], model, comm.size(), options_.allreduce);
   s.worker->wait(s.join);
   for (auto& w : s.work) s.worker->wait(w);
   s.work.clear();

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 
 #include "dtlab/allreduce_rules.hpp"
@@ -136,6 +137,48 @@ TEST(CliTrain, DdpTrainsLikeAllreduceWithAnyBucketsAndAccumulation) {
   EXPECT_TRUE(bad.has("5 micro-batches cannot split a local batch of 32 samples")) << bad.out;
 }
 
+// A lab's strategy is trained by the lab's own program, on the reference or on the working copy
+// (--impl mine), with the options and outputs of dtlab train; on several ranks it reports its
+// speedup over one process. In the instructor tree the working copy is the starter.
+TEST(CliTrain, LabStrategiesRunTheLabsProgramOnEitherCode) {
+  test::TempDir d;
+  Result r = run("train " + kSmall + "--epochs 1 --ranks 2 --strategy ddp --json r.json", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(r.has("lab02_train_reference: ")) << r.out;
+  EXPECT_TRUE(r.has("speedup ")) << r.out;
+  const json j = load(d / "r.json");
+  EXPECT_EQ(j["program"], "lab02_train_reference");
+  EXPECT_GT(j["speedup"].get<double>(), 0);
+  EXPECT_NEAR(j["speedup"].get<double>(), j["samples_per_sec"].get<double>() /
+                                               j["one_process_samples_per_sec"].get<double>(), 1e-9);
+
+  r = run("train " + kSmall + "--epochs 1 --ranks 2 --strategy ddp --impl mine", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("lab02_train_starter: ")) << r.out;
+  EXPECT_TRUE(r.has("lab02::DistributedDataParallel::setup is not implemented yet")) << r.out;
+  EXPECT_EQ(count(r.out, "error:"), 1) << r.out;
+
+  // The lab's own options reach its program; its --help lists them.
+  r = run("train --strategy ddp --help", d);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(r.has("--bucket-mb")) << r.out;
+  r = run("bench allreduce --ranks 2 --max-bytes 64 --algo ring --impl mine", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("lab01::allreduce_ring is not implemented yet")) << r.out;
+}
+
+// The dtlab program holds no lab's code: every solution runs in its lab's program.
+TEST(Cli, LinksNoLabsCode) {
+  test::TempDir d;
+  const std::string cmd = std::string("nm -C ") + DTLAB_BIN + " > " + (d / "nm.txt").string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const std::string symbols = read_file(d / "nm.txt");
+  ASSERT_NE(symbols.find("dtlab::"), std::string::npos) << "nm printed no dtlab symbols";
+  std::smatch m;
+  EXPECT_FALSE(std::regex_search(symbols, m, std::regex(R"(\blab[0-9][0-9]::)")))
+      << "the dtlab program contains a lab's code: " << m.str();
+}
+
 TEST(CliTrain, RunsThroughAHostfileAndOverTcp) {
   // What a cluster run does, on one machine: mpirun with a hostfile, and MPI's TCP transport over
   // loopback instead of shared memory. The result must not depend on the transport.
@@ -167,7 +210,16 @@ TEST(CliTrain, BadInputGetsOneClearError) {
 
   r = run("train " + kSmall + "--strategy bogus", d);
   EXPECT_NE(r.code, 0);
-  EXPECT_TRUE(r.has("unknown strategy 'bogus'; known: allreduce, ddp, single")) << r.out;
+  EXPECT_TRUE(r.has("unknown strategy 'bogus'; known: auto, single, allreduce, and the labs': ddp (lab02)"))
+      << r.out;
+
+  r = run("train " + kSmall + "--strategy allreduce --impl mine", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("strategy 'allreduce' is dtlab's own")) << r.out;
+
+  r = run("train " + kSmall + "--strategy ddp --impl yours", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("--impl yours: expected mine (your working copy) or reference")) << r.out;
 
   r = run("train " + kSmall + "--ranks 2 --strategy single", d);
   EXPECT_NE(r.code, 0);

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <typeindex>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -119,6 +120,26 @@ class Comm {
     return isend(std::span<const T>(data), dest, tag);
   }
 
+  // A buffer of n elements for a collective's temporary data, owned by this communicator (its
+  // copies share it): it grows once and is reused, where a fresh 64 MiB vector per call would pay
+  // for its page faults every time. Valid until the next scratch() on this communicator, so a
+  // collective takes one and calls no other that takes one while it uses it. A thread with its own
+  // communicator (dtlab::CommWorker splits one) has its own buffer.
+  template <Element T>
+  std::span<T> scratch(std::size_t n) const {
+    return {static_cast<T*>(scratch_bytes(n * sizeof(T))), n};
+  }
+
+  // An object of type T kept with this communicator (its copies share it), made on first use and
+  // destroyed with the communicator: MPI's attribute caching (MPI_Comm_set_attr). For state that
+  // belongs to one communicator's collectives, such as staging buffers, instead of a static.
+  template <class T>
+  T& cached() const {
+    std::shared_ptr<void>& slot = cached_slot(std::type_index(typeid(T)));
+    if (!slot) slot = std::make_shared<T>();
+    return *static_cast<T*>(slot.get());
+  }
+
   Status wait(Request& request) const;
   void wait_all(std::span<Request> requests) const;
   void barrier() const;
@@ -140,6 +161,8 @@ class Comm {
                         std::size_t recv_count, int source, Dtype type, int tag) const;
   Request isend_bytes(const void* data, std::size_t count, Dtype type, int dest, int tag) const;
   Request irecv_bytes(void* data, std::size_t count, Dtype type, int source, int tag) const;
+  void* scratch_bytes(std::size_t bytes) const;
+  std::shared_ptr<void>& cached_slot(std::type_index type) const;
 
   std::shared_ptr<CommImpl> impl_;
 };

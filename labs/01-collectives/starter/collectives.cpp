@@ -57,6 +57,3 @@ void allreduce(const Comm& comm, std::span<T> data) {
 }
 
 }  // namespace lab01
-
-// Compiles every function above for every element type the tests use. Leave it last.
-LAB01_FOR_EACH_TYPE(LAB01_INSTANTIATE_FOR)

@@ -18,19 +18,9 @@ std::vector<Bucket> make_buckets(std::span<const dtlab::LayerSlice> layers, std:
   throw dtlab::NotImplemented("lab02::make_buckets");
 }
 
-// Whatever your strategy keeps between calls: the buckets, a dtlab::CommWorker, the pending
-// dtlab::Work of this step, counters...
-struct DistributedDataParallel::State {
-  std::vector<Bucket> buckets;
-};
-
-DistributedDataParallel::DistributedDataParallel(DdpOptions options) : options_(std::move(options)) {}
-DistributedDataParallel::~DistributedDataParallel() = default;
-
-const std::vector<Bucket>& DistributedDataParallel::buckets() const {
-  static const std::vector<Bucket> none;
-  return state_ ? state_->buckets : none;
-}
+// Whatever your strategy keeps between calls: a dtlab::CommWorker, the pending dtlab::Work of
+// this step, counters... setup makes it (state_ = std::make_shared<State>()) and fills buckets_.
+struct DistributedDataParallel::State {};
 
 void DistributedDataParallel::setup(const Comm& comm, dtlab::Mlp& model) {
   throw dtlab::NotImplemented("lab02::DistributedDataParallel::setup");

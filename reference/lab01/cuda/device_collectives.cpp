@@ -14,7 +14,8 @@ using dtlab::cuda::PinnedBuffer;
 
 enum Tag : int { kDoubling = 31, kRing };
 
-// Staging memory, grown once and reused, as the CPU reference's scratch().
+// Staging memory, grown once and reused, kept with the communicator (Comm::cached) as the CPU
+// reference keeps its temporary data in Comm::scratch.
 struct Staging {
   PinnedBuffer<float> send, recv;
   DeviceBuffer<float> tmp;
@@ -24,16 +25,12 @@ struct Staging {
     tmp.reserve(n);
   }
 };
-Staging& staging() {
-  static Staging s;
-  return s;
-}
 
 // Sends n_out floats at device address out to `to` and receives n_in floats from `from`; with add,
 // in += received (on the GPU), else in = received. Returns once in holds the result.
 void exchange(const Comm& comm, const float* out, std::size_t n_out, int to, float* in,
               std::size_t n_in, int from, int tag, bool add, cudaStream_t stream) {
-  Staging& s = staging();
+  Staging& s = comm.cached<Staging>();
   s.reserve(std::max(n_out, n_in));
   dtlab::cuda::copy_to_host(s.send.data(), out, n_out, stream);
   DTLAB_CUDA_CHECK(cudaStreamSynchronize(stream));  // also: the last call's copy from s.recv is done

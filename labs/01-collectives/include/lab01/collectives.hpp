@@ -75,8 +75,8 @@ const char* to_string(Algorithm a);
 
 }  // namespace lab01
 
-// The element types every function must support. The last lines of collectives.cpp instantiate
-// each template for each of them: LAB01_FOR_EACH_TYPE(LAB01_INSTANTIATE_FOR).
+// The element types every function must support. The given collectives_instances.cpp compiles
+// collectives.cpp and instantiates each template for each of them.
 #define LAB01_FOR_EACH_TYPE(X) X(float) X(double) X(std::int32_t) X(std::int64_t)
 
 #define LAB01_TEMPLATES_FOR(PREFIX, T)                                              \

@@ -7,8 +7,9 @@
 //   - each bucket's allreduce starts as soon as its gradients are final, on a communication
 //     thread, while backward goes on computing the earlier layers' gradients.
 //
-// You implement local_batch, make_buckets and the DistributedDataParallel class (ddp.cpp, the
-// only file you hand in). The handout (labs/02-data-parallel/README.md) explains each part.
+// You implement local_batch, make_buckets and the DistributedDataParallel class's setup,
+// backward_begins, grad_ready, step and finish, with the State they keep (ddp.cpp, the only file
+// you hand in); its constructor, destructor and buckets() are given. The handout (labs/02-data-parallel/README.md) explains each part.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +18,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "dtlab/comm.hpp"
@@ -88,8 +90,8 @@ struct DdpOptions {
 // Every rank must issue the same allreduces in the same order.
 class DistributedDataParallel final : public dtlab::Strategy {
  public:
-  explicit DistributedDataParallel(DdpOptions options = {});
-  ~DistributedDataParallel() override;
+  explicit DistributedDataParallel(DdpOptions options = {}) : options_(std::move(options)) {}
+  ~DistributedDataParallel() override = default;  // frees state_, whatever State holds
 
   std::string_view name() const override { return "ddp"; }
   void setup(const Comm& comm, dtlab::Mlp& model) override;
@@ -101,12 +103,16 @@ class DistributedDataParallel final : public dtlab::Strategy {
 
   const DdpOptions& options() const { return options_; }
   // The buckets setup made (empty before).
-  const std::vector<Bucket>& buckets() const;
+  const std::vector<Bucket>& buckets() const { return buckets_; }
 
  private:
-  struct State;  // yours: define it in ddp.cpp with whatever the strategy needs to keep
+  // Yours: define it in ddp.cpp with whatever the strategy keeps between calls (a CommWorker, the
+  // step's pending Work...), and make it in setup: state_ = std::make_shared<State>(). A
+  // shared_ptr, so that the destructor above can free it without knowing what it holds.
+  struct State;
   DdpOptions options_;
-  std::unique_ptr<State> state_;
+  std::vector<Bucket> buckets_;  // setup fills it: buckets() returns it
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace lab02

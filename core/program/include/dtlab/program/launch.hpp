@@ -1,11 +1,11 @@
-// Starting MPI jobs from the command line: `dtlab train --ranks 4` runs mpirun itself, so users
-// need not know its flags; inside an existing mpirun or srun job it just runs.
+// Starting MPI jobs from the command line: `dtlab train --ranks 4` (and every lab program) runs
+// mpirun itself, so users need not know its flags; inside an existing mpirun or srun job it just runs.
 #pragma once
 
 #include <string>
 #include <vector>
 
-namespace dtlab::cli {
+namespace dtlab::program {
 
 struct LaunchOptions {
   int ranks = 0;         // 0: not given (one rank, or inside a job as many as the job has)
@@ -26,6 +26,14 @@ void check_world_size(int expected);
 // Runs this program with args as a child process, its output going to ours; returns its exit code.
 int run_self(const std::vector<std::string>& args);
 
+// Replaces this process with the program at path, run with args (argv[0] is the path). dtlab
+// hands a lab's command to the lab's own program this way; that program then starts mpirun itself
+// when its options ask for more ranks than the job has.
+[[noreturn]] void exec_program(const std::string& path, const std::vector<std::string>& args);
+
+// The path of the running program (/proc/self/exe).
+std::string self_exe();
+
 // Where `dtlab bench allreduce --tune` writes this machine's allreduce rules: beside the build's
 // bin/ folder (build/allreduce-rules.txt), so that a build, which belongs to one machine, keeps them.
 std::string default_allreduce_rules();
@@ -37,4 +45,4 @@ void use_tuned_allreduce_rules();
 // The mpirun flags dtlab adds for p ranks on this machine (for messages and docs).
 std::vector<std::string> mpirun_flags(const LaunchOptions& opt);
 
-}  // namespace dtlab::cli
+}  // namespace dtlab::program

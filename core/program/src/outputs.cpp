@@ -1,12 +1,12 @@
 #include <fmt/format.h>
 
-#include "commands.hpp"
+#include "dtlab/program/outputs.hpp"
 #include "dtlab/comm.hpp"
 #include "dtlab/costmodel.hpp"
 #include "dtlab/io.hpp"
 #include "dtlab/trace.hpp"
 
-namespace dtlab::cli {
+namespace dtlab::program {
 
 void TraceOptions::add(CLI::App* app) {
   app->add_option("--trace", trace, "Write a timeline of every rank (Chrome trace JSON for Perfetto)");
@@ -34,4 +34,4 @@ void write_json_file(const std::string& path, const std::string& text) {
   write_file_atomic(path, text + "\n");
 }
 
-}  // namespace dtlab::cli
+}  // namespace dtlab::program

@@ -1,4 +1,4 @@
-#include "launch.hpp"
+#include "dtlab/program/launch.hpp"
 
 #include <fmt/format.h>
 #include <spawn.h>
@@ -18,16 +18,14 @@
 
 extern char** environ;
 
-namespace dtlab::cli {
+namespace dtlab::program {
 
-namespace {
 std::string self_exe() {
   char exe[4096];
   const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) throw Error("cannot find this program's path (/proc/self/exe)");
   return std::string(exe, std::size_t(n));
 }
-}  // namespace
 
 bool needs_launch(const LaunchOptions& opt) {
   return (opt.ranks > 1 || !opt.hostfile.empty()) && !started_by_launcher();
@@ -113,4 +111,15 @@ int run_self(const std::vector<std::string>& args) {
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-}  // namespace dtlab::cli
+void exec_program(const std::string& path, const std::vector<std::string>& args) {
+  std::vector<std::string> all{path};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> cargs;
+  for (auto& a : all) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  std::fflush(stdout);
+  execv(path.c_str(), cargs.data());
+  throw Error(fmt::format("cannot start {}: {}; rebuild with ./dtlab build", path, std::strerror(errno)));
+}
+
+}  // namespace dtlab::program
