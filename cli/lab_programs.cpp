@@ -78,6 +78,7 @@ std::string lab_strategies_help() {
 void run_lab_program_if_asked(int argc, char** argv) {
   if (argc < 2) return;
   const std::string command = argv[1];
+  if (command != "train" && command != "bench") return;
   std::vector<std::string> args(argv + 2, argv + argc);
   const auto impl_given = option_value(args, "--impl");
   const std::string impl = impl_given.value_or("reference");

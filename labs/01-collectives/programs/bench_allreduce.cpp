@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "bench_allreduce.hpp"
 #include "dtlab/allreduce_rules.hpp"
@@ -112,6 +113,9 @@ int run(const AllreduceOptions& o, const LaunchOptions& launch) {
   if (o.tune && (cuda || !o.algos.empty()))
     throw Error("--tune measures MPI_Allreduce and Lab 01's algorithms on host buffers; leave out "
                 "--device and --algo");
+  if (o.tune && std::string_view(kImpl) != "reference")
+    throw Error("--tune writes the rules the reference's choose_allreduce follows in dtlab train and "
+                "bench; measure them on the reference (leave out --impl mine)");
   if (o.trials < 1) throw Error("--trials must be at least 1");
   std::vector<std::string> algos_asked = o.algos;
   if (o.tune) {

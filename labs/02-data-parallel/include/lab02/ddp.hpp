@@ -65,7 +65,7 @@ using AllreduceFn = std::function<void(const Comm&, std::span<float>)>;
 
 // Given: the library's collectives (MPI_Allreduce, MPI_Bcast), the ones you may use here. Any
 // allreduce on Comm fits AllreduceFn: `dtlab train --strategy ddp --allreduce lab01` runs the
-// buckets on Lab 01's reference allreduce.
+// buckets on Lab 01's allreduce of the same --impl (with --impl mine, yours).
 void library_allreduce(const Comm& comm, std::span<float> data);
 void library_broadcast(const Comm& comm, std::span<float> data, int root);
 
