@@ -32,8 +32,9 @@ MlpStage::MlpStage(MlpConfig config, int first, int last)
     s.bias -= base;
     layers_.push_back(s);
   }
-  params_.assign(layers_.back().end(), 0.0f);
-  grads_.assign(layers_.back().end(), 0.0f);
+  lead_ = base % (64 / sizeof(float));  // AlignedVector starts on 64 bytes
+  params_.assign(lead_ + layers_.back().end(), 0.0f);
+  grads_.assign(lead_ + layers_.back().end(), 0.0f);
 }
 
 std::string MlpStage::name() const {
@@ -42,7 +43,7 @@ std::string MlpStage::name() const {
 
 void MlpStage::init(std::uint64_t seed) {
   Rng rng = detail::init_rng(seed, detail::mlp_layers(config_), std::size_t(first_));
-  for (const auto& s : layers_) detail::init_layer(rng, s, params_.data());
+  for (const auto& s : layers_) detail::init_layer(rng, s, params().data());
 }
 
 std::span<const float> MlpStage::forward(int micro, std::span<const float> x) {
@@ -70,7 +71,7 @@ std::span<const float> MlpStage::forward(int micro, std::span<const float> x) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     a.outputs[i].resize(std::size_t(a.batch) * layers_[i].out);
     const bool relu = first_ + int(i) + 1 < model_layers_;  // every layer but the model's last
-    detail::layer_forward(layers_[i], params_.data(), cur, a.outputs[i].data(), a.batch, relu);
+    detail::layer_forward(layers_[i], params().data(), cur, a.outputs[i].data(), a.batch, relu);
     cur = a.outputs[i].data();
   }
   return in_flight_.emplace(micro, std::move(a)).first->second.outputs.back();
@@ -126,7 +127,7 @@ std::span<const float> MlpStage::backward(int micro, std::span<const float> dy) 
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const int l = first_ + int(i);
     const float* x = i == 0 ? a.input.data() : a.outputs[i - 1].data();
-    detail::layer_backward(ops_, layers_[i], params_.data(), grads_.data(), x, a.outputs[i].data(),
+    detail::layer_backward(ops_, layers_[i], params().data(), grads().data(), x, a.outputs[i].data(),
                            delta, l > 0 ? spare : nullptr, a.batch, l + 1 < model_layers_,
                            !overwrite_, saved_);
     std::swap(delta, spare);
@@ -144,7 +145,7 @@ void MlpStage::release(int micro) {
 }
 
 void MlpStage::zero_grads() {
-  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  std::fill(grads_.begin(), grads_.end(), 0.0f);  // the lead included: it stays 0
   overwrite_ = true;
 }
 

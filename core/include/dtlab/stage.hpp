@@ -30,11 +30,11 @@ class MlpStage {
   int outputs() const { return layers_.back().out; }
 
   // The stage's own flat buffers: layers()[i] is model layer first() + i, with offsets into them.
-  std::size_t num_params() const { return params_.size(); }
-  std::span<float> params() { return params_; }
-  std::span<const float> params() const { return params_; }
-  std::span<float> grads() { return grads_; }
-  std::span<const float> grads() const { return grads_; }
+  std::size_t num_params() const { return params_.size() - lead_; }
+  std::span<float> params() { return std::span<float>(params_).subspan(lead_); }
+  std::span<const float> params() const { return std::span<const float>(params_).subspan(lead_); }
+  std::span<float> grads() { return std::span<float>(grads_).subspan(lead_); }
+  std::span<const float> grads() const { return std::span<const float>(grads_).subspan(lead_); }
   const std::vector<LayerSlice>& layers() const { return layers_; }
 
   // Exactly the values Mlp::init(seed) gives these layers, so a pipeline starts as the whole
@@ -91,6 +91,11 @@ class MlpStage {
   int model_layers_ = 0;
   LayerOps ops_;
   std::vector<LayerSlice> layers_;
+  // params() and grads() start lead_ floats into these buffers, so that every layer's tensors sit
+  // at the same address modulo 64 bytes as in the whole Mlp: a BLAS (OpenBLAS's Haswell kernels)
+  // may sum a product's terms in an order that depends on its operands' alignment, and a stage
+  // must give the whole model's bits.
+  std::size_t lead_ = 0;
   AlignedVector<float> params_;
   AlignedVector<float> grads_;
   // The first backward after zero_grads() overwrites rather than adding to zeros, as

@@ -128,8 +128,10 @@ int run(const AllreduceOptions& o, const LaunchOptions& launch) {
                                       : host_allreduce_target(world, algos_asked, max_count);
 #else
   if (cuda)
-    throw Error("--device cuda: Lab 01's device algorithms are the reference's (reference/lab01/cuda), "
-                "built with the CUDA track; use --impl reference on a CUDA build");
+    throw Error(fmt::format("--device cuda: this program ({}) was built without CUDA: Lab 01's device "
+                            "algorithms are the reference's (reference/lab01/cuda), built with the CUDA "
+                            "track; use --impl reference on a CUDA build",
+                            kImpl));
   const AllreduceTarget target = host_allreduce_target(world, algos_asked, max_count);
 #endif
   const std::vector<std::string>& algos = target.algos;
