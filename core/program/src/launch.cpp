@@ -20,6 +20,16 @@ extern char** environ;
 
 namespace dtlab::program {
 
+namespace {
+// argv for exec and spawn: the strings' own storage, then the terminating null.
+std::vector<char*> argv_of(std::vector<std::string>& words) {
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  return argv;
+}
+}  // namespace
+
 std::string self_exe() {
   char exe[4096];
   const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -65,9 +75,7 @@ void exec_under_mpirun(const LaunchOptions& opt, int argc, char** argv) {
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
   }
   if (isatty(STDERR_FILENO)) setenv("DTLAB_TTY", "1", 0);  // for the progress bar on rank 0
-  std::vector<char*> cargs;
-  for (auto& a : args) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
+  std::vector<char*> cargs = argv_of(args);
   std::fflush(stdout);
   execvp(cargs[0], cargs.data());
   throw Error(fmt::format("cannot start {}: {}; install Open MPI (./dtlab setup installs openmpi-bin) "
@@ -97,9 +105,7 @@ int run_self(const std::vector<std::string>& args) {
   std::string exe = self_exe();
   std::vector<std::string> all{exe};
   all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> cargs;
-  for (auto& a : all) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
+  std::vector<char*> cargs = argv_of(all);
   std::fflush(stdout);
   pid_t pid = 0;
   if (const int rc = posix_spawn(&pid, exe.c_str(), nullptr, nullptr, cargs.data(), environ); rc != 0)
@@ -114,9 +120,7 @@ int run_self(const std::vector<std::string>& args) {
 void exec_program(const std::string& path, const std::vector<std::string>& args) {
   std::vector<std::string> all{path};
   all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> cargs;
-  for (auto& a : all) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
+  std::vector<char*> cargs = argv_of(all);
   std::fflush(stdout);
   execv(path.c_str(), cargs.data());
   throw Error(fmt::format("cannot start {}: {}; rebuild with ./dtlab build", path, std::strerror(errno)));
