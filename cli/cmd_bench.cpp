@@ -135,6 +135,12 @@ int run_pingpong(const PingPongOptions& o, const LaunchOptions& launch) {
     worst = std::max(worst, std::abs(m.alpha + m.beta * xs[i] - ts[i]) / ts[i]);
   std::printf("fit: alpha = %.3f us, beta = %.4f ns/B (%.2f GB/s); worst size off by %.0f%%\n",
               m.alpha * 1e6, m.beta * 1e9, 1e-9 / m.beta, worst * 100);
+  // The readings a network's datasheet gives, without a model: the smallest message's one-way time
+  // (latency) and the largest's rate (bandwidth). Where the fit is off (a shaped link lets its
+  // token bucket's burst through at once), these still say what the link does at either end.
+  const double latency = ts.front(), bandwidth = xs.back() / ts.back();
+  std::printf("ends: latency %.3f us (%llu B), bandwidth %.4f GB/s = %.4f ns/B (%llu B)\n", latency * 1e6,
+              (unsigned long long)xs.front(), bandwidth * 1e-9, 1e9 / bandwidth, (unsigned long long)xs.back());
   std::printf("this core: gamma = %.4f ns/B (a += b at %.2f GB/s), flop_rate = %.1f GFLOP/s (SGEMM 512)\n",
               m.gamma * 1e9, 1e-9 / m.gamma, m.flop_rate * 1e-9);
   if (!o.save_model.empty()) {
@@ -144,7 +150,8 @@ int run_pingpong(const PingPongOptions& o, const LaunchOptions& launch) {
   if (!o.json.empty())
     write_json_file(o.json, json{{"benchmark", "pingpong"}, {"sizes", rows}, {"alpha", m.alpha},
                                  {"beta", m.beta}, {"gamma", m.gamma}, {"flop_rate", m.flop_rate},
-                                 {"fit_worst_relative_error", worst}}
+                                 {"fit_worst_relative_error", worst}, {"latency_smallest", latency},
+                                 {"bandwidth_largest", bandwidth}}
                                 .dump(2));
   return 0;
 }
@@ -264,8 +271,7 @@ void add_bench(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds) {
     cmd.app = c;
     cmd.launch.ranks = 2;
     c->add_option("--ranks,-n", cmd.launch.ranks, "Ranks (must be 2)");
-    c->add_option("--hostfile", cmd.launch.hostfile, "mpirun hostfile: measure between machines")
-        ->check(CLI::ExistingFile);
+    program::add_placement_options(*c, cmd.launch);
     c->add_option("--min-bytes", o->min_bytes, "Smallest message (e.g. 1, 4K)");
     c->add_option("--max-bytes", o->max_bytes, "Largest message (e.g. 16M)");
     c->add_option("--json", o->json, "Write the results as JSON");

@@ -34,5 +34,6 @@ void add_info(CLI::App& app, Command& cmd);
 void add_calc(CLI::App& app, Command& cmd);
 void add_grade(CLI::App& app, Command& cmd);
 void add_package(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds);
+void add_cluster(CLI::App& app, std::vector<std::unique_ptr<Command>>& cmds);
 
 }  // namespace dtlab::cli

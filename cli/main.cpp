@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     add_calc(app, *cmds.emplace_back(std::make_unique<Command>()));
     add_grade(app, *cmds.emplace_back(std::make_unique<Command>()));
     add_package(app, cmds);
+    add_cluster(app, cmds);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,5 +1,6 @@
 #include "dtlab/program/launch.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 
 #include "dtlab/comm.hpp"
 #include "dtlab/error.hpp"
+#include "dtlab/program/cluster.hpp"
 #include "dtlab/runtime.hpp"
 
 extern char** environ;
@@ -28,7 +30,26 @@ std::vector<char*> argv_of(std::vector<std::string>& words) {
   argv.push_back(nullptr);
   return argv;
 }
+
+// Waits for a child; its exit code, or 128 + the signal that ended it, as a shell reports it.
+int wait_for(pid_t pid, const std::string& what) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) throw Error(fmt::format("waiting for {}: {}", what, std::strerror(errno)));
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
 }  // namespace
+
+void add_placement_options(CLI::App& app, LaunchOptions& opt) {
+  auto* hostfile = app.add_option("--hostfile", opt.hostfile, "mpirun hostfile, to run across machines")
+                       ->check(CLI::ExistingFile);
+  // A flag with an optional value: --cluster is the cluster named dtlab, --cluster=NAME another.
+  app.add_flag("--cluster{dtlab}", opt.cluster,
+               "Run on the virtual cluster that `dtlab cluster up` made (--cluster=NAME for another "
+               "than dtlab): its hosts talk over its shaped links")
+      ->excludes(hostfile);
+}
 
 std::string self_exe() {
   char exe[4096];
@@ -38,14 +59,21 @@ std::string self_exe() {
 }
 
 bool needs_launch(const LaunchOptions& opt) {
-  return (opt.ranks > 1 || !opt.hostfile.empty()) && !started_by_launcher();
+  return (opt.ranks > 1 || !opt.hostfile.empty() || !opt.cluster.empty()) && !started_by_launcher();
 }
 
 std::vector<std::string> mpirun_flags(const LaunchOptions& opt) {
   // --quiet: dtlab prints its own error messages; Open MPI's banners would only repeat them.
   std::vector<std::string> f{"--quiet"};
   if (opt.ranks > 0) f.insert(f.end(), {"-np", std::to_string(opt.ranks)});  // else the hostfile's slots
-  if (!opt.hostfile.empty()) {
+  if (!opt.cluster.empty()) {
+    const Cluster c = load_cluster(opt.cluster);
+    if (opt.ranks > c.slots())
+      throw Error(fmt::format("cluster '{}' has {} slots ({} hosts x {}), fewer than the {} ranks asked for: "
+                              "ask for fewer, or make it again with more (dtlab cluster up --slots)",
+                              c.name, c.slots(), c.hosts.size(), c.slots_per_host, opt.ranks));
+    for (auto& w : c.mpirun_flags()) f.push_back(w);
+  } else if (!opt.hostfile.empty()) {
     f.insert(f.end(), {"--hostfile", opt.hostfile});
   } else if (opt.ranks > int(sysconf(_SC_NPROCESSORS_ONLN))) {
     // More ranks than cores: allowed, and idle ranks must yield or the job crawls.
@@ -110,11 +138,36 @@ int run_self(const std::vector<std::string>& args) {
   pid_t pid = 0;
   if (const int rc = posix_spawn(&pid, exe.c_str(), nullptr, nullptr, cargs.data(), environ); rc != 0)
     throw Error(fmt::format("cannot start {}: {}", exe, std::strerror(rc)));
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) throw Error(fmt::format("waiting for {}: {}", exe, std::strerror(errno)));
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  return wait_for(pid, exe);
+}
+
+CommandResult run_command(const std::vector<std::string>& argv) {
+  std::vector<std::string> words = argv;
+  std::vector<char*> cargs = argv_of(words);
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) throw Error(fmt::format("cannot make a pipe: {}", std::strerror(errno)));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, cargs[0], &actions, nullptr, cargs.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  CommandResult r;
+  if (rc != 0) {
+    close(out[0]);
+    return {127, fmt::format("cannot start {}: {}", argv[0], std::strerror(rc))};
+  }
+  char buf[4096];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) != 0;) {
+    if (n > 0) r.output.append(buf, std::size_t(n));
+    else if (errno != EINTR) break;
+  }
+  close(out[0]);
+  r.exit_code = wait_for(pid, argv[0]);
+  return r;
 }
 
 void exec_program(const std::string& path, const std::vector<std::string>& args) {

@@ -4,11 +4,13 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <unistd.h>
 
+#include "dtlab/baseline.hpp"
 #include "dtlab/comm.hpp"
 #include "dtlab/data.hpp"
 #include "dtlab/error.hpp"
@@ -34,6 +36,14 @@ DataSplit load_data(const TrainOptions& o) {
   return load_fashion_mnist(o.data_dir.empty() ? default_fashion_mnist_dir() : std::filesystem::path(o.data_dir));
 }
 
+// The host name of each rank, from the fixed-width names that every rank contributed.
+std::vector<std::string> hosts_of_ranks(const std::vector<std::uint8_t>& names, std::size_t width) {
+  std::vector<std::string> hosts;
+  for (std::size_t at = 0; at < names.size(); at += width)
+    hosts.emplace_back(reinterpret_cast<const char*>(names.data() + at));
+  return hosts;
+}
+
 }  // namespace
 
 void add_train_options(CLI::App& app, TrainOptions& o, const std::string& strategy_help) {
@@ -43,8 +53,7 @@ void add_train_options(CLI::App& app, TrainOptions& o, const std::string& strate
                 "Number of MPI ranks (the program starts mpirun itself; inside an mpirun or srun job, "
                 "the job's by default)")
       ->check(CLI::Range(1, 4096));
-  c->add_option("--hostfile", o.launch.hostfile, "mpirun hostfile, to run across machines")
-      ->check(CLI::ExistingFile);
+  add_placement_options(*c, o.launch);
   c->add_option("--strategy", o.strategy, strategy_help);
   c->add_option("--micro-batches", cfg.micro_batches,
                 "Gradient accumulation: backward passes per step, each on 1/N of the local batch")
@@ -158,6 +167,11 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
     if (world.rank() == 0) one = one_process_samples_per_sec(cfg, data.train, model);
     world.barrier();
   }
+  // Where each rank ran (host names), so that a run on a cluster shows its placement.
+  std::array<std::uint8_t, 64> host{};
+  gethostname(reinterpret_cast<char*>(host.data()), host.size() - 1);
+  std::vector<std::uint8_t> hosts(host.size() * std::size_t(p));
+  baseline::allgather(world, std::span<const std::uint8_t>(host), std::span<std::uint8_t>(hosts));
   if (world.rank() != 0) return 0;
 
   nlohmann::json j = {
@@ -166,6 +180,7 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
       {"test_accuracy", res.test_accuracy},
       {"samples_per_sec", res.samples_per_sec},
       {"ranks", p},
+      {"hosts", hosts_of_ranks(hosts, host.size())},
       {"epochs", res.epochs.size()},
       {"steps", res.steps},
       {"samples", res.samples},

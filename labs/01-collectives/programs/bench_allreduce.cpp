@@ -219,7 +219,7 @@ int main(int argc, char** argv) {
   LaunchOptions launch;
   launch.ranks = 2;
   app.add_option("--ranks,-n", launch.ranks, "Ranks")->check(CLI::Range(1, 4096));
-  app.add_option("--hostfile", launch.hostfile, "mpirun hostfile")->check(CLI::ExistingFile);
+  add_placement_options(app, launch);
   app.add_option("--min-bytes", o.min_bytes, "Smallest size (e.g. 4)");
   app.add_option("--max-bytes", o.max_bytes, "Largest size (e.g. 64M)");
   app.add_option("--algo", o.algos,

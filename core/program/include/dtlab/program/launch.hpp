@@ -2,6 +2,7 @@
 // mpirun itself, so users need not know its flags; inside an existing mpirun or srun job it just runs.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
 
@@ -10,10 +11,15 @@ namespace dtlab::program {
 struct LaunchOptions {
   int ranks = 0;         // 0: not given (one rank, or inside a job as many as the job has)
   std::string hostfile;  // passed to mpirun; a cluster's own oversubscription rules then apply
+  std::string cluster;   // a virtual cluster's name (`dtlab cluster up`): its hosts, over TCP
 };
 
+// The options every MPI program shares for where its ranks run: --hostfile and --cluster (each
+// program adds --ranks itself, with its own default and help).
+void add_placement_options(CLI::App& app, LaunchOptions& opt);
+
 // True when this process should re-execute itself under mpirun: more than one rank asked for, or
-// a hostfile given, and no launcher started us.
+// a hostfile or cluster given, and no launcher started us.
 bool needs_launch(const LaunchOptions& opt);
 
 // Replaces this process with `mpirun -np P [flags] <this program> <same arguments>`. Returns only
@@ -25,6 +31,14 @@ void check_world_size(int expected);
 
 // Runs this program with args as a child process, its output going to ours; returns its exit code.
 int run_self(const std::vector<std::string>& args);
+
+// Runs a command (argv[0] looked up in PATH), its standard output and error captured together;
+// a command that cannot be started gives exit code 127, as in a shell.
+struct CommandResult {
+  int exit_code = 0;
+  std::string output;
+};
+CommandResult run_command(const std::vector<std::string>& argv);
 
 // Replaces this process with the program at path, run with args (argv[0] is the path). dtlab
 // hands a lab's command to the lab's own program this way; that program then starts mpirun itself
