@@ -111,11 +111,17 @@ struct Runner {
 
   static std::string join(const Argv& argv) {
     std::string s;
-    for (const auto& w : argv) {
-      if (!s.empty()) s += ' ';
-      s += w.find_first_of(" ;&|'\"$") == std::string::npos ? w : "'" + w + "'";
-    }
+    for (const auto& w : argv) s += (s.empty() ? "" : " ") + quote(w);
     return s;
+  }
+
+  // A word as a shell reads it back: as it is when it has nothing special, else in single quotes.
+  static std::string quote(const std::string& w) {
+    static const std::regex plain(R"([A-Za-z0-9_./:=@%+,-]+)");
+    if (std::regex_match(w, plain)) return w;
+    std::string q = "'";
+    for (const char ch : w) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+    return q + "'";
   }
 
   static std::string trim(std::string s) {
@@ -127,9 +133,7 @@ struct Runner {
 // A command run as a daemon's start: its output goes to a log file (a daemon keeps it open, and a
 // pipe to us would never reach its end).
 Argv logged(const Argv& argv, const fs::path& log) {
-  std::string cmd = "exec";
-  for (const auto& w : argv) cmd += " '" + w + "'";
-  return {"sh", "-c", cmd + " >>'" + log.string() + "' 2>&1"};
+  return {"sh", "-c", "exec " + Runner::join(argv) + " >>" + Runner::quote(log.string()) + " 2>&1"};
 }
 
 // Runs argv inside host h: its network namespace, and its own host name (as on its own machine).

@@ -1,7 +1,9 @@
 // The dtlab program as users run it: outputs, files, exit codes and error messages.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -113,6 +115,9 @@ TEST(CliTrain, StartsMpirunForSeveralRanks) {
   const json j = load(d / "r.json");
   EXPECT_EQ(j["ranks"], 2);
   EXPECT_EQ(j["strategy"], "allreduce");
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  EXPECT_EQ(j["hosts"], json::array({host, host}));  // where each rank ran
   EXPECT_EQ(j["samples"], 2048 / 64 * 64);
 }
 
@@ -327,13 +332,58 @@ TEST(CliBench, PingpongFitsAndSavesACostModel) {
   EXPECT_LT(m.alpha, 1e-3);
   EXPECT_GT(m.gamma, 0.0);
   EXPECT_GT(m.flop_rate, 1e8);
-  EXPECT_EQ(load(d / "p.json")["sizes"].size(), 17u);  // 1 B .. 64 KiB
+  const json p = load(d / "p.json");
+  ASSERT_EQ(p["sizes"].size(), 17u);  // 1 B .. 64 KiB
+  // The two ends: the smallest message's one-way time and the largest's rate, as measured.
+  EXPECT_DOUBLE_EQ(p["latency_smallest"].get<double>() * 1e6, p["sizes"][0]["latency_us"].get<double>());
+  EXPECT_NEAR(p["bandwidth_largest"].get<double>() * 1e-9, p["sizes"][16]["bandwidth_gbps"].get<double>(), 1e-12);
+  EXPECT_TRUE(r.has("ends: latency")) << r.out;
   const Result bad = run("bench allreduce --algo fastest", d);
   EXPECT_NE(bad.code, 0);
   EXPECT_TRUE(bad.has("unknown algorithm 'fastest'")) << bad.out;
   const Result one = run("bench pingpong --ranks 3", d);
   EXPECT_NE(one.code, 0);
   EXPECT_TRUE(one.has("exactly 2 ranks")) << one.out;
+}
+
+// What `cluster up` would run, without root: the links' shaping for every host (netem only with
+// --latency, counted once: on the uplink), and clear refusals of bad settings. The cluster itself,
+// made for real, is tested by tests/cluster (as root).
+TEST(CliCluster, DryRunPrintsTheCommandsAndBadSettingsAreRefused) {
+  test::TempDir d;
+  const Result r = run("cluster up --dry-run --hosts 3 --bandwidth 10gbit --latency 50us --slurm", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (int h = 1; h <= 3; ++h) {
+    const std::string host = "dtlab-h" + std::to_string(h);
+    EXPECT_TRUE(r.has("ip netns add " + host + "\n")) << r.out;
+    EXPECT_TRUE(r.has("tc -n " + host + " qdisc replace dev eth0 root handle 1: netem delay 50us")) << r.out;
+    EXPECT_TRUE(r.has("tc -n " + host + " qdisc replace dev eth0 parent 1: handle 2: tbf rate 10000000000bit")) << r.out;
+    EXPECT_TRUE(r.has("tc qdisc replace dev " + host + " root tbf rate 10000000000bit")) << r.out;
+    EXPECT_TRUE(r.has("slurmd -f /run/dtlab/clusters/dtlab/slurm/slurm.conf -N " + host)) << r.out;
+  }
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n') > 30, true);
+  const Result plain = run("cluster up --dry-run --hosts 1 --bandwidth none", d);
+  ASSERT_EQ(plain.code, 0) << plain.out;
+  EXPECT_FALSE(plain.has("tbf")) << plain.out;
+  EXPECT_FALSE(plain.has("netem")) << plain.out;
+  const std::pair<const char*, const char*> bad[] = {
+      {"cluster up --dry-run --bandwidth 1gb", "--bandwidth '1gb': expected a rate"},
+      {"cluster up --dry-run --latency 5", "--latency '5': expected a one-way delay"},
+      {"cluster up --dry-run --latency 20s", "--latency '20s': expected a one-way delay of at most 10 s"},
+      {"cluster up --dry-run --name Big", "--name 'Big': expected 1 to 10 lower-case letters"},
+      {"cluster up --dry-run --subnet 10.300.0", "--subnet '10.300.0': expected the first three numbers"},
+      {"train --cluster=nosuch --ranks 2", "no cluster 'nosuch' is up"},
+      {"bench pingpong --cluster=nosuch", "no cluster 'nosuch' is up"},
+  };
+  for (const auto& [args, message] : bad) {
+    const Result e = run(args, d);
+    EXPECT_NE(e.code, 0) << args;
+    EXPECT_TRUE(e.has(message)) << args << "\n" << e.out;
+  }
+  std::ofstream(d / "hosts") << "localhost slots=2\n";
+  const Result both = run("train --cluster --hostfile hosts", d);
+  EXPECT_NE(both.code, 0);
+  EXPECT_TRUE(both.has("excludes")) << both.out;
 }
 
 TEST(CliBench, TrainStepReportsMlpAndSgemmRates) {
