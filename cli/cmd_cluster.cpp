@@ -452,8 +452,6 @@ void up(const UpOptions& o) {
     if (addresses.find(" " + c.subnet + ".") != std::string::npos)
       throw Error(fmt::format("this machine already has an address in {}: choose another --subnet", c.cidr()));
   }
-  const bool ethtool = o.dry_run || on_path("ethtool");
-  if (!ethtool) std::printf("note: ethtool is not installed: the links deliver out of order under load (apt-get install ethtool)\n");
   try {
     if (!o.dry_run) fs::create_directories(c.dir());
     run({"ip", "link", "add", c.bridge(), "type", "bridge"});
@@ -467,14 +465,6 @@ void up(const UpOptions& o) {
       run({"ip", "-n", h.name, "addr", "add", h.address + "/24", "dev", "eth0"});
       run({"ip", "-n", h.name, "link", "set", "eth0", "up"});
       run({"ip", "-n", h.name, "link", "set", "lo", "up"});
-      // With GRO on, a veth hands packets over through one ring in the order the queue released
-      // them, as a NIC does; without it each CPU that releases some delivers them on its own, and
-      // TCP, seeing them out of order, retransmits and slows down (measured, one TCP stream each
-      // way at 1 Gbit/s: 76% of the rate without GRO, 96% with it).
-      if (ethtool) {
-        run({"ethtool", "-K", h.name, "gro", "on"});
-        run({"ip", "netns", "exec", h.name, "ethtool", "-K", "eth0", "gro", "on"});
-      }
     }
     shape(c, run);
     if (!o.dry_run) {
