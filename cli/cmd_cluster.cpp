@@ -267,7 +267,8 @@ std::string log_tail(const fs::path& log) {
   return s.empty() ? " (empty)" : s;
 }
 
-void start_slurm(const Cluster& c, const Runner& run) {
+// What --slurm needs of this machine (a dry run checks nothing: it only prints).
+void check_slurm_can_start(const Cluster& c) {
   for (const char* program : {"munged", "mungekey", "slurmctld", "slurmd", "sinfo", "sbatch"})
     if (!on_path(program))
       throw Error(fmt::format("--slurm needs {}, which is not installed: apt-get install munge slurmctld slurmd "
@@ -279,6 +280,9 @@ void start_slurm(const Cluster& c, const Runner& run) {
       throw Error(fmt::format("cluster '{}' already runs Slurm on this machine's ports: one cluster at a time "
                               "may have Slurm (sudo dtlab cluster down --name {})",
                               other.path().filename().string(), other.path().filename().string()));
+}
+
+void start_slurm(const Cluster& c, const Runner& run) {
   const fs::path munge = c.dir() / "munge", slurm = c.dir() / "slurm";
   if (!run.dry_run) {
     // munged checks that its socket's folder can be entered by all, and that only it reads the key.
@@ -448,6 +452,7 @@ void up(const UpOptions& o) {
       if (!on_path(program))
         throw Error(fmt::format("dtlab cluster needs {}, which is not installed (iproute2, util-linux, openmpi-bin)",
                                 program));
+    if (c.slurm) check_slurm_can_start(c);
     const std::string addresses = run_command({"ip", "-o", "-4", "addr", "show"}).output;
     if (addresses.find(" " + c.subnet + ".") != std::string::npos)
       throw Error(fmt::format("this machine already has an address in {}: choose another --subnet", c.cidr()));
