@@ -76,6 +76,8 @@ struct ScalingOptions {
   std::int64_t steps = 400;
   std::int64_t batch = 256;
   std::string dataset = "fashion-mnist";
+  std::string strategy;
+  LaunchOptions place;  // --hostfile or --cluster, passed to every run
   std::string json;
 };
 }  // namespace
@@ -91,11 +93,16 @@ void add_scaling(CLI::App& bench, Command& cmd) {
   c->add_option("--batch", o->batch, "Global batch")->check(CLI::Range(1, 1 << 24));
   c->add_option("--dataset", o->dataset, "fashion-mnist or synthetic")
       ->check(CLI::IsMember({"fashion-mnist", "synthetic"}));
+  c->add_option("--strategy", o->strategy, "dtlab train's --strategy (default: its own)");
+  program::add_placement_options(*c, o->place);
   c->add_option("--json", o->json, "Write the results as JSON");
   cmd.run = [o] {
-    const auto runs = run_training_series(
-        o->ranks, {"--dataset", o->dataset, "--batch", std::to_string(o->batch), "--epochs", "100000",
-                   "--max-steps", std::to_string(o->steps), "--no-eval", "--quiet"});
+    std::vector<std::string> args{"--dataset", o->dataset, "--batch", std::to_string(o->batch), "--epochs", "100000",
+                                  "--max-steps", std::to_string(o->steps), "--no-eval", "--quiet"};
+    if (!o->strategy.empty()) args.insert(args.end(), {"--strategy", o->strategy});
+    if (!o->place.hostfile.empty()) args.insert(args.end(), {"--hostfile", o->place.hostfile});
+    if (!o->place.cluster.empty()) args.push_back("--cluster=" + o->place.cluster);
+    const auto runs = run_training_series(o->ranks, args);
     std::printf("\n# dtlab bench scaling: %lld steps of global batch %lld, throughput of the steps "
                 "alone (no evaluation)\n",
                 (long long)o->steps, (long long)o->batch);

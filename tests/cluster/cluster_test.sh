@@ -136,7 +136,11 @@ print(f"through the links: {through_links/1e6:.1f} MB; allreduce needs at least 
 if through_links < least:
     sys.exit("FAILED: the gradients did not cross the cluster's links (shared memory?)")
 EOF
-  say "ok: 2 ranks on 2 hosts, gradients over the shaped links"
+  # bench scaling passes --cluster to each of its runs: 1 rank on the first host, then 2 on both
+  "$dtlab" bench scaling --cluster="$name" --ranks 1,2 --strategy ddp --steps 20 --json "$work/scaling.json" >"$work/scaling.txt"
+  placed=$(json "$work/scaling.json" '[r["train"]["hosts"] for r in d["runs"]]')
+  [ "$placed" = "[['$name-h1'], ['$name-h1', '$name-h2']]" ] || fail "bench scaling placed its runs on $placed"
+  say "ok: 2 ranks on 2 hosts, gradients over the shaped links; bench scaling runs there too"
   ;;
 
 slurm)
