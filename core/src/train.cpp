@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <functional>
 
 #include "dtlab/baseline.hpp"
 #include "dtlab/error.hpp"
@@ -37,36 +38,39 @@ void AllreduceDataParallel::step(const Comm& comm, Mlp& model, Optimizer& opt,
 
 // ---- the loop ----
 
-TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& comm,
-                  Strategy& strategy, Mlp& model) {
-  const double t_begin = steady_seconds();
-  if (data.train.features != model.config().inputs || data.train.classes != model.config().classes)
-    throw Error(fmt::format("model {} does not fit dataset {} ({} features, {} classes)",
-                            model.config().describe(), data.train.name, data.train.features,
-                            data.train.classes));
-  if (cfg.epochs <= 0) throw Error(fmt::format("epochs must be > 0, got {}", cfg.epochs));
-  const int rank = comm.rank();
-  auto opt = make_optimizer(cfg.optimizer, model.num_params());
-  TrainState st{0, 0, 0, cfg.seed};
-  if (!cfg.resume.empty()) st = load_checkpoint(cfg.resume, model, *opt);
-  else model.init(cfg.seed);
+namespace {
 
-  DistributedSampler sampler(data.train.size, cfg.global_batch, rank, comm.size(), st.seed,
+// What differs between a replicated model (train) and a sharded one (train_sharded).
+struct LoopParts {
+  int replica = 0;   // which share of each global batch this rank trains on
+  int replicas = 1;  // how many shares
+  // One step on this rank's share (x, labels): the share's mean loss.
+  std::function<float(std::span<const float>, std::span<const std::int32_t>, const StepInfo&)> step;
+  // Before model is evaluated: make it the whole current model (a sharded model gathers it).
+  std::function<void()> sync;
+  Optimizer* checkpointed = nullptr;  // the optimizer checkpoints hold; null: no checkpoints
+  std::function<void()> finish;
+};
+
+TrainResult run_loop(const TrainConfig& cfg, const DataSplit& data, const Comm& comm, Mlp& model,
+                     TrainState st, const LoopParts& parts) {
+  const double t_begin = steady_seconds();
+  DistributedSampler sampler(data.train.size, cfg.global_batch, parts.replica, parts.replicas, st.seed,
                              cfg.shuffle);
   const std::int64_t steps_per_epoch = sampler.batches_per_epoch();
   const LrSchedule schedule = make_schedule(cfg, steps_per_epoch);
-
-  strategy.setup(comm, model);
-
   const std::int64_t local = sampler.local_batch();
-  const int micro = cfg.micro_batches;
-  const std::int64_t micro_size = micro_batch_size(cfg, local, comm.size());
   AlignedVector<float> xb(std::size_t(local) * data.train.features);
   std::vector<std::int32_t> yb(static_cast<std::size_t>(local));
-  const bool lead = rank == 0;
+  const bool lead = comm.rank() == 0;
   MetricsCsv csv(cfg.metrics_csv, lead);
   Progress progress(lead && cfg.progress, cfg.epochs, steps_per_epoch);
-  const Mlp::GradReady ready = [&](int layer) { strategy.grad_ready(comm, model, layer); };
+  // Every rank of a share sees the same samples: the job trains on `replicas` shares per step.
+  const double ranks_per_share = double(comm.size()) / double(parts.replicas);
+  const auto save = [&](TrainResult& res) {
+    if (lead) save_checkpoint(checkpoint_path(cfg.checkpoint_dir, st.step), model, *parts.checkpointed, st);
+    res.checkpoints.push_back(checkpoint_path(cfg.checkpoint_dir, st.step));
+  };
 
   TrainResult res;
   bool stop = false;
@@ -79,22 +83,12 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
         stop = true;
         break;
       }
-      const StepInfo info{st.step, schedule.lr(st.step), micro};
+      const StepInfo info{st.step, schedule.lr(st.step), cfg.micro_batches};
       {
         ComputeScope scope("data");
         data.train.gather(sampler.indices(epoch, b), xb, yb);
       }
-      float loss = 0;
-      const std::size_t features = std::size_t(data.train.features);
-      for (int m = 0; m < micro; ++m) {
-        strategy.backward_begins(comm, model, m, micro);
-        const std::size_t first = std::size_t(m * micro_size);
-        loss += model.forward_backward(
-                    std::span<const float>(xb).subspan(first * features, micro_size * features),
-                    std::span<const std::int32_t>(yb).subspan(first, micro_size), ready, m > 0) /
-                float(micro);
-      }
-      strategy.step(comm, model, *opt, info);
+      const float loss = parts.step(xb, yb, info);
       if (!std::isfinite(loss))
         throw Error(fmt::format("the loss is {} at step {}: training diverged; try a smaller "
                                 "learning rate than {}",
@@ -105,42 +99,111 @@ TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& com
       st.epoch = epoch;
       st.next_batch = b + 1;
       const double elapsed = steady_seconds() - t_epoch;
-      const double sps = double(seen) * comm.size() / std::max(elapsed, 1e-9);
+      const double sps = double(seen) * parts.replicas / std::max(elapsed, 1e-9);
       csv.row(st.step, epoch, info.lr, loss, sps, steady_seconds() - t_begin);
       progress.update(int(epoch), b, loss, sps);
       if (cfg.checkpoint_every > 0 && !cfg.checkpoint_dir.empty() &&
           st.step % cfg.checkpoint_every == 0) {
-        if (lead) save_checkpoint(checkpoint_path(cfg.checkpoint_dir, st.step), model, *opt, st);
-        res.checkpoints.push_back(checkpoint_path(cfg.checkpoint_dir, st.step));
+        parts.sync();
+        save(res);
       }
     }
     const double epoch_seconds = steady_seconds() - t_epoch;
     progress.end_epoch();
     res.train_seconds += epoch_seconds;
-    res.samples += seen * comm.size();
+    res.samples += seen * parts.replicas;
     if (st.next_batch == steps_per_epoch) {  // the epoch is complete: the next step starts a new one
       st.epoch = epoch + 1;
       st.next_batch = 0;
     }
     if (seen == 0) break;
-    double sums[2] = {loss_sum, double(seen)};
+    // Each rank's losses once per share: the mean over every sample of the epoch.
+    double sums[2] = {loss_sum / ranks_per_share, double(seen) / ranks_per_share};
     baseline::allreduce(comm, std::span<double>(sums));
+    parts.sync();
     EpochResult er = cfg.evaluate ? evaluate(comm, model, data.test) : EpochResult{};
     er.epoch = int(epoch);
     er.train_loss = sums[0] / sums[1];
     er.seconds = epoch_seconds;
     res.epochs.push_back(er);
     if (lead && cfg.progress)
-      print_epoch(er, cfg.epochs, double(seen) * comm.size() / std::max(epoch_seconds, 1e-9));
-    if (cfg.checkpoint_every == 0 && !cfg.checkpoint_dir.empty()) {
-      if (lead) save_checkpoint(checkpoint_path(cfg.checkpoint_dir, st.step), model, *opt, st);
-      res.checkpoints.push_back(checkpoint_path(cfg.checkpoint_dir, st.step));
-    }
+      print_epoch(er, cfg.epochs, double(seen) * parts.replicas / std::max(epoch_seconds, 1e-9));
+    if (cfg.checkpoint_every == 0 && !cfg.checkpoint_dir.empty()) save(res);
   }
-  strategy.finish(comm, model);
+  parts.finish();
   csv.close();
   summarise(res, st.step, steady_seconds() - t_begin);
   return res;
+}
+
+void check_fits(const TrainConfig& cfg, const DataSplit& data, const MlpConfig& model) {
+  if (data.train.features != model.inputs || data.train.classes != model.classes)
+    throw Error(fmt::format("model {} does not fit dataset {} ({} features, {} classes)",
+                            model.describe(), data.train.name, data.train.features,
+                            data.train.classes));
+  if (cfg.epochs <= 0) throw Error(fmt::format("epochs must be > 0, got {}", cfg.epochs));
+}
+
+}  // namespace
+
+TrainResult train(const TrainConfig& cfg, const DataSplit& data, const Comm& comm,
+                  Strategy& strategy, Mlp& model) {
+  check_fits(cfg, data, model.config());
+  auto opt = make_optimizer(cfg.optimizer, model.num_params());
+  TrainState st{0, 0, 0, cfg.seed};
+  if (!cfg.resume.empty()) st = load_checkpoint(cfg.resume, model, *opt);
+  else model.init(cfg.seed);
+  strategy.setup(comm, model);
+  const int micro = cfg.micro_batches;
+  // (The sampler checks that the ranks split the global batch evenly.)
+  const std::int64_t local =
+      DistributedSampler(data.train.size, cfg.global_batch, comm.rank(), comm.size(), st.seed).local_batch();
+  const std::int64_t micro_size = micro_batch_size(cfg, local, comm.size());
+  const std::size_t features = std::size_t(data.train.features);
+  const Mlp::GradReady ready = [&](int layer) { strategy.grad_ready(comm, model, layer); };
+  LoopParts parts;
+  parts.replica = comm.rank();
+  parts.replicas = comm.size();
+  parts.step = [&](std::span<const float> xb, std::span<const std::int32_t> yb, const StepInfo& info) {
+    float loss = 0;
+    for (int m = 0; m < micro; ++m) {
+      strategy.backward_begins(comm, model, m, micro);
+      const std::size_t first = std::size_t(m * micro_size);
+      loss += model.forward_backward(xb.subspan(first * features, micro_size * features),
+                                     yb.subspan(first, micro_size), ready, m > 0) /
+              float(micro);
+    }
+    strategy.step(comm, model, *opt, info);
+    return loss;
+  };
+  parts.sync = [] {};
+  parts.checkpointed = opt.get();
+  parts.finish = [&] { strategy.finish(comm, model); };
+  return run_loop(cfg, data, comm, model, st, parts);
+}
+
+TrainResult train_sharded(const TrainConfig& cfg, const DataSplit& data, const Comm& comm,
+                          ShardedStrategy& strategy, Mlp& model) {
+  check_fits(cfg, data, cfg.model);
+  if (!cfg.resume.empty() || !cfg.checkpoint_dir.empty())
+    throw Error(fmt::format("strategy '{}' splits the model over the ranks, and its checkpoints would "
+                            "need every rank's part (Lab 07 writes sharded ones): drop "
+                            "--checkpoint-dir and --resume",
+                            strategy.name()));
+  strategy.setup(comm, cfg);
+  const std::int64_t share = DistributedSampler(data.train.size, cfg.global_batch, strategy.replica(),
+                                                strategy.replicas(), cfg.seed)
+                                 .local_batch();
+  micro_batch_size(cfg, share, strategy.replicas());
+  LoopParts parts;
+  parts.replica = strategy.replica();
+  parts.replicas = strategy.replicas();
+  parts.step = [&](std::span<const float> xb, std::span<const std::int32_t> yb, const StepInfo& info) {
+    return strategy.step(comm, xb, yb, info);
+  };
+  parts.sync = [&] { strategy.gather(comm, model); };
+  parts.finish = [] {};
+  return run_loop(cfg, data, comm, model, TrainState{0, 0, 0, cfg.seed}, parts);
 }
 
 }  // namespace dtlab

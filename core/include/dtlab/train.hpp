@@ -68,4 +68,33 @@ class AllreduceDataParallel final : public Strategy {
 TrainResult train(const TrainConfig& config, const DataSplit& data, const Comm& comm,
                   Strategy& strategy, Mlp& model);
 
+// A model whose layers or tensors are split over the ranks (Lab 03's tensor and pipeline
+// parallelism): no rank holds the whole model, so the strategy runs each step itself, and the
+// loop asks it for the whole model only to evaluate it.
+class ShardedStrategy {
+ public:
+  virtual ~ShardedStrategy() = default;
+  virtual std::string_view name() const = 0;
+  // Once, before the first step: build this rank's part of the model config.model describes,
+  // initialised from config.seed as Mlp::init(seed) initialises the whole.
+  virtual void setup(const Comm& comm, const TrainConfig& config) = 0;
+  // How the global batch is shared: the ranks form `replicas` model-parallel groups, each training
+  // on its own 1/replicas of every global batch (data parallelism across the groups); this rank's
+  // group is `replica`. Every rank of a group is given the group's whole share.
+  virtual int replicas() const { return 1; }
+  virtual int replica() const { return 0; }
+  // One step on the group's share of the batch: forward and backward in info.micro_batches
+  // micro-batches, then the optimizer step at info.lr. Returns the share's mean loss, on every rank.
+  virtual float step(const Comm& comm, std::span<const float> x, std::span<const std::int32_t> labels,
+                     const StepInfo& info) = 0;
+  // Collective: the whole model's parameters, on every rank.
+  virtual void gather(const Comm& comm, Mlp& whole) = 0;
+};
+
+// Trains a sharded model: the same loop, data order, schedule, outputs and epoch lines as train();
+// after each epoch the whole model is gathered into model and evaluated. Checkpoints need every
+// rank's part and are refused (Lab 07 writes sharded ones).
+TrainResult train_sharded(const TrainConfig& config, const DataSplit& data, const Comm& comm,
+                          ShardedStrategy& strategy, Mlp& model);
+
 }  // namespace dtlab

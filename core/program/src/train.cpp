@@ -125,7 +125,10 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
   if (cuda && !strategies.make_gpu)
     throw Error(fmt::format("--device cuda: strategy '{}' has no GPU version in this program", name));
   // The CPU strategy (also for its name in the banner; the GPU loop makes its own).
-  const std::unique_ptr<Strategy> strategy = strategies.make(name);
+  const std::unique_ptr<Strategy> strategy = strategies.make_sharded ? nullptr : strategies.make(name);
+  const std::unique_ptr<ShardedStrategy> sharded =
+      strategies.make_sharded ? strategies.make_sharded(name) : nullptr;
+  const std::string strategy_name(strategy ? strategy->name() : sharded->name());
 
   TrainConfig& cfg = o.cfg;
   cfg.progress = !o.quiet;
@@ -143,7 +146,7 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
                 "%s lr %g (%s), %d epoch%s, on %s\n",
                 std::filesystem::path(self_exe()).filename().c_str(), cfg.model.describe().c_str(),
                 data.train.name.c_str(), (long long)data.train.size, (long long)data.test.size, p,
-                p > 1 ? "s" : "", std::string(strategy->name()).c_str(), (long long)cfg.global_batch,
+                p > 1 ? "s" : "", strategy_name.c_str(), (long long)cfg.global_batch,
                 cfg.optimizer.name.c_str(), cfg.lr, cfg.schedule.kind.c_str(), cfg.epochs,
                 cfg.epochs > 1 ? "s" : "", cuda ? "the GPU" : "the CPU");
   std::fflush(stdout);
@@ -152,9 +155,11 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
   const TrainResult res =
       cuda ? cuda::train_cuda(cfg, {strategies.make_gpu(name), cuda::parse_backend(o.device_comm), o.tf32},
                               data, world, model)
-           : train(cfg, data, world, *strategy, model);
+           : sharded ? train_sharded(cfg, data, world, *sharded, model)
+                     : train(cfg, data, world, *strategy, model);
 #else
-  const TrainResult res = train(cfg, data, world, *strategy, model);
+  const TrainResult res = sharded ? train_sharded(cfg, data, world, *sharded, model)
+                                  : train(cfg, data, world, *strategy, model);
 #endif
   const double modeled = write_trace_outputs(o.trace);
   const Counters ct = OpLog::instance().counters();
@@ -190,7 +195,7 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
       {"model", cfg.model.describe()},
       {"parameters", model.num_params()},
       {"dataset", data.train.name},
-      {"strategy", strategy->name()},
+      {"strategy", strategy_name},
       {"program", std::filesystem::path(self_exe()).filename().string()},
       {"device", o.device},
       {"optimizer", cfg.optimizer.name},
@@ -253,6 +258,7 @@ int train_main(int argc, char** argv, const std::string& description, const Stra
   CLI::App app{description};
   app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   TrainOptions o;
+  if (!strategies.hidden.empty()) o.cfg.model.hidden = strategies.hidden;
   add_train_options(app, o, fmt::format("How ranks keep in step: {}", fmt::join(strategies.names, ", ")));
   if (add_options) add_options(app);
   return mpi_main(argc, argv, app, o.launch, [&] { return run_training(o, strategies); });

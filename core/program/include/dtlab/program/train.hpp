@@ -42,6 +42,10 @@ struct TrainOptions {
 struct Strategies {
   std::vector<std::string> names;  // what --strategy accepts; the first is the default
   std::function<std::unique_ptr<Strategy>(const std::string& name)> make;
+  // Or, for a program whose ranks each hold part of the model (Lab 03): dtlab::train_sharded's.
+  std::function<std::unique_ptr<ShardedStrategy>(const std::string& name)> make_sharded;
+  // The model's hidden widths unless --hidden is given; empty: dtlab's default (512,256).
+  std::vector<int> hidden;
   // On the GPU (dtlab/cuda/train.hpp's loop makes each rank's strategy for its own device); empty
   // where the program has none.
   using GpuMaker = std::function<std::unique_ptr<cuda::GpuStrategy>(cuda::DeviceComm&)>;
