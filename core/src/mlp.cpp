@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "dtlab/error.hpp"
 #include "dtlab/layers.hpp"
@@ -63,8 +64,9 @@ void layer_forward(const LayerSlice& s, const float* params, const float* x, flo
 
 void layer_backward(const LayerOps& ops, const LayerSlice& s, const float* params, float* grads,
                     const float* x, const float* y, float* dy, float* dx, int batch, bool relu,
-                    bool accumulate, AlignedVector<float>& saved) {
-  ComputeScope scope("backward", 2.0 * s.in * s.out * batch * (dx ? 2 : 1));
+                    bool accumulate, AlignedVector<float>& saved, bool mark) {
+  std::optional<ComputeScope> scope;
+  if (mark) scope.emplace("backward", backward_flops(s, batch, dx != nullptr));
   if (relu) ops.relu_backward(ConstMatMap(y, batch, s.out), MatMap(dy, batch, s.out));
   const std::span<float> g(grads + s.begin(), s.end() - s.begin());
   // linear_backward overwrites: keep what is there to add it back.

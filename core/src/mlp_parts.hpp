@@ -32,8 +32,14 @@ void layer_forward(const LayerSlice& s, const float* params, const float* x, flo
 // Given dy = dL/d(layer output), which it changes: masks dy through the ReLU if relu (y is the
 // layer's output), writes layer s's gradients into grads, or adds them with accumulate (saved is
 // the workspace for that), and computes dx = dL/d(input) unless dx is null. x is the layer's input.
+// Marks itself as "backward" compute in the op log unless the caller marks a larger span.
 void layer_backward(const LayerOps& ops, const LayerSlice& s, const float* params, float* grads,
                     const float* x, const float* y, float* dy, float* dx, int batch, bool relu,
-                    bool accumulate, AlignedVector<float>& saved);
+                    bool accumulate, AlignedVector<float>& saved, bool mark = true);
+
+// The flops layer_backward marks.
+inline double backward_flops(const LayerSlice& s, int batch, bool dx) {
+  return 2.0 * s.in * s.out * batch * (dx ? 2 : 1);
+}
 
 }  // namespace dtlab::detail

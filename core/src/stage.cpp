@@ -66,7 +66,9 @@ std::span<const float> MlpStage::forward(int micro, std::span<const float> x) {
   a.outputs.resize(layers_.size());
   double flops = 0;
   for (const auto& s : layers_) flops += 2.0 * s.in * s.out * a.batch;
-  ComputeScope scope("forward", flops);
+  // Labelled with the micro-batch and the layers, so that the op log (and the timeline drawn from
+  // it) shows which forward ran when: Lab 03's tests check a schedule's order from it.
+  ComputeScope scope(fmt::format("forward {}, layers [{}, {})", micro, first_, last_), flops);
   const float* cur = a.input.data();
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     a.outputs[i].resize(std::size_t(a.batch) * layers_[i].out);
@@ -99,7 +101,7 @@ MlpStage::Loss MlpStage::loss(int micro, std::span<const std::int32_t> labels, f
   for (const auto y : labels)
     if (y < 0 || y >= config_.classes)
       throw Error(fmt::format("{}: label {} is outside 0..{}", name(), y, config_.classes - 1));
-  ComputeScope scope("forward");
+  ComputeScope scope(fmt::format("loss {}", micro));
   a.dlogits.resize(std::size_t(a.batch) * config_.classes);
   MatMap d(a.dlogits.data(), a.batch, config_.classes);
   const float value = ops_.softmax_cross_entropy(
@@ -123,13 +125,17 @@ std::span<const float> MlpStage::backward(int micro, std::span<const float> dy) 
   // which release() below recycles: it is copied first.
   float* delta = delta_a_.data();
   float* spare = delta_b_.data();
+  double flops = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    flops += detail::backward_flops(layers_[i], a.batch, first_ + int(i) > 0);
+  ComputeScope scope(fmt::format("backward {}, layers [{}, {})", micro, first_, last_), flops);
   std::copy(dy.begin(), dy.end(), delta);
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const int l = first_ + int(i);
     const float* x = i == 0 ? a.input.data() : a.outputs[i - 1].data();
     detail::layer_backward(ops_, layers_[i], params().data(), grads().data(), x, a.outputs[i].data(),
                            delta, l > 0 ? spare : nullptr, a.batch, l + 1 < model_layers_,
-                           !overwrite_, saved_);
+                           !overwrite_, saved_, /*mark=*/false);
     std::swap(delta, spare);
   }
   overwrite_ = false;
