@@ -102,7 +102,9 @@ void run_lab_program_if_asked(int argc, char** argv) {
                             fmt::join(kOwnStrategies, ", "), lab_strategies_help()));
   }
   if (command == "bench" && !args.empty() && args[0].rfind('-', 0) != 0) {
-    const std::string program = "bench_" + args[0];
+    // `dtlab bench model-parallel` runs a lab's program bench_model_parallel.
+    std::string program = "bench_" + args[0];
+    std::replace(program.begin(), program.end(), '-', '_');
     const auto found = lab_commands(program);
     if (found.empty()) return;  // one of dtlab's own benchmarks (or a typo CLI11 reports)
     run(found.front(), impl, std::vector<std::string>(args.begin() + 1, args.end()));
