@@ -81,7 +81,8 @@ std::set<std::string> lost_items(const json& r, double keep = 1.0) {
 struct Lab {
   std::string id;
   fs::path dir;
-  std::string editable;
+  std::string editable;             // the first editable file: where a patch applies by default
+  std::vector<std::string> files;   // every editable file
 };
 
 std::vector<Lab> labs() {
@@ -89,7 +90,7 @@ std::vector<Lab> labs() {
   for (const auto& e : fs::directory_iterator(kSource / "labs"))
     if (fs::exists(e.path() / "rubric.toml")) {
       const Rubric r = load_rubric(e.path() / "rubric.toml");
-      out.push_back({r.lab, e.path(), r.editable.at(0)});
+      out.push_back({r.lab, e.path(), r.editable.at(0), r.editable});
     }
   std::sort(out.begin(), out.end(), [](const Lab& a, const Lab& b) { return a.id < b.id; });
   return out;
@@ -129,6 +130,7 @@ constexpr int kSlowdown = 1;
 struct Case {
   Lab lab;
   std::string name, what, base;
+  std::string file;  // the editable file the patch changes (default: the lab's first)
   std::vector<std::pair<std::string, std::string>> patch;
   std::set<std::string> loses, may_lose;
   std::vector<std::string> only;
@@ -151,6 +153,7 @@ std::vector<Case> load_cases(const Lab& l, const std::string& file, const char* 
     c.name = t["name"].value_or("");
     c.what = t["what"].value_or("");
     c.base = t["base"].value_or("reference");
+    c.file = t["file"].value_or(l.editable);
     c.root_only = t["root_only"].value_or(false);
     c.needs_memory_limit = t["needs_memory_limit"].value_or(false);
     c.timeout = t["timeout"].value_or(c.timeout);
@@ -180,17 +183,20 @@ std::vector<Case> every_labs_cases(const std::string& file, const char* key) {
   return all;
 }
 
+// The base's editable files, with the patch applied to c.file.
 fs::path write_submission(const Case& c, const fs::path& dir) {
-  const fs::path base = c.base == "starter" ? c.lab.dir / "starter" / c.lab.editable
-                                            : kSource / "reference" / c.lab.id / c.lab.editable;
-  std::string text = read_file(base);
-  for (const auto& [old, replacement] : c.patch) {
-    if (text.find(old) == std::string::npos) throw Error(c.name + ": a patch does not apply to " + base.string());
-    for (std::size_t at = 0; (at = text.find(old, at)) != std::string::npos; at += replacement.size())
-      text.replace(at, old.size(), replacement);
-  }
   fs::create_directories(dir);
-  write_file_atomic(dir / c.lab.editable, text);
+  for (const std::string& file : c.lab.files) {
+    const fs::path base = c.base == "starter" ? c.lab.dir / "starter" / file : kSource / "reference" / c.lab.id / file;
+    std::string text = read_file(base);
+    if (file == c.file)
+      for (const auto& [old, replacement] : c.patch) {
+        if (text.find(old) == std::string::npos) throw Error(c.name + ": a patch does not apply to " + base.string());
+        for (std::size_t at = 0; (at = text.find(old, at)) != std::string::npos; at += replacement.size())
+          text.replace(at, old.size(), replacement);
+      }
+    write_file_atomic(dir / file, text);
+  }
   return dir;
 }
 
