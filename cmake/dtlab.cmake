@@ -132,8 +132,9 @@ function(dtlab_add_lab id)
   target_link_libraries(${id}_bench_starter PRIVATE ${id}_starter dtlab_bench_main)
 
   # The lab's programs, each on the reference and on the working copy (--impl reference|mine).
-  # A program's <name>_cuda.cpp joins the reference build where the lab has a CUDA reference
-  # (reference/CMakeLists.txt, configured after the labs: hence the generator expressions).
+  # Where the lab has a CUDA reference (reference/CMakeLists.txt, configured after the labs: hence
+  # the generator expressions), every reference program links it and is compiled with
+  # DTLAB_LAB_CUDA, and a program's <name>_cuda.cpp joins it.
   file(GLOB program_src CONFIGURE_DEPENDS ${dir}/programs/*.cpp)
   list(FILTER program_src EXCLUDE REGEX "_cuda\\.cpp$")
   set(json_commands "")
@@ -156,9 +157,11 @@ function(dtlab_add_lab id)
         string(REPLACE "${id}_" "${used}_" used_code ${code})
         target_link_libraries(${exe} PRIVATE ${used_code})
       endforeach()
-      if(impl STREQUAL "reference" AND EXISTS ${dir}/programs/${name}_cuda.cpp)
+      if(impl STREQUAL "reference")
         set(has_cuda $<TARGET_EXISTS:${id}_reference_cuda>)
-        target_sources(${exe} PRIVATE $<${has_cuda}:${dir}/programs/${name}_cuda.cpp>)
+        if(EXISTS ${dir}/programs/${name}_cuda.cpp)
+          target_sources(${exe} PRIVATE $<${has_cuda}:${dir}/programs/${name}_cuda.cpp>)
+        endif()
         target_link_libraries(${exe} PRIVATE $<TARGET_NAME_IF_EXISTS:${id}_reference_cuda>)
         target_compile_definitions(${exe} PRIVATE $<${has_cuda}:DTLAB_LAB_CUDA>)
       endif()
