@@ -20,7 +20,7 @@ __global__ void bias_relu_kernel(float* y, const float* b, int rows, int cols, b
   const std::size_t n = std::size_t(rows) * cols;
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x) {
-    const float v = y[i] + b[i % cols];
+    const float v = b ? y[i] + b[i % cols] : y[i];
     y[i] = relu ? fmaxf(v, 0.0f) : v;
   }
 }

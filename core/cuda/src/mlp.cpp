@@ -10,16 +10,6 @@
 
 namespace dtlab::cuda {
 
-Blas::Blas(cudaStream_t stream, bool tf32) {
-  DTLAB_CUBLAS_CHECK(cublasCreate(&h_));
-  DTLAB_CUBLAS_CHECK(cublasSetStream(h_, stream));
-  DTLAB_CUBLAS_CHECK(cublasSetMathMode(h_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-}
-
-Blas::~Blas() {
-  if (h_) cublasDestroy(h_);
-}
-
 GpuMlp::GpuMlp(const Mlp& host, cudaStream_t stream, bool tf32)
     : config_(host.config()), layers_(host.layers()), stream_(stream), blas_(stream, tf32),
       params_(host.num_params()), grads_(host.num_params()), acts_(host.layers().size()) {
@@ -62,21 +52,12 @@ void GpuMlp::reserve(int batch) {
   capacity_ = batch;
 }
 
-// cuBLAS is column-major; a row-major r x c matrix is the column-major c x r matrix with the same
-// bytes. So each row-major product below is written as its transpose:
-//   forward  y = x W^T     ->  y^T  (out x batch) = W x^T  = W_cm^T x^T
-//   dW = dy^T x            ->  dW^T (in x out)    = x^T dy
-//   dx = dy W              ->  dx^T (in x batch)  = W^T dy^T
-// where W_cm, the row-major out x in weight seen column-major, is in x out with leading dim in.
 void GpuMlp::forward(const float* x, int batch) {
   reserve(batch);
-  const float one = 1.0f, zero = 0.0f;
   const float* in = x;
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const auto& s = layers_[l];
-    DTLAB_CUBLAS_CHECK(cublasSgemm(blas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, s.out, batch, s.in, &one,
-                                   params_.data() + s.weight, s.in, in, s.in, &zero,
-                                   acts_[l].data(), s.out));
+    linear_gemm(blas_, in, params_.data() + s.weight, batch, s.in, s.out, acts_[l].data());
     bias_relu(acts_[l].data(), params_.data() + s.bias, batch, s.out, l + 1 < layers_.size(), stream_);
     in = acts_[l].data();
   }
@@ -92,21 +73,15 @@ void GpuMlp::forward_backward(const float* x, const std::int32_t* labels, int ba
                row_loss_.data(), nullptr, stream_);
   if (loss_acc) accumulate_sum(row_loss_.data(), std::size_t(batch), loss_weight / batch, loss_acc, stream_);
   last_batch_ = batch;
-  const float one = 1.0f, zero = 0.0f;
-  const float beta = accumulate ? 1.0f : 0.0f;  // accumulate is free: C = A B + 1 * C
   float* delta = delta_a_.data();  // dL/d(output of layer l); then dL/d(its input)
   float* spare = delta_b_.data();
   for (std::size_t l = L; l-- > 0;) {
     const auto& s = layers_[l];
     const float* in = l == 0 ? x : acts_[l - 1].data();
-    DTLAB_CUBLAS_CHECK(cublasSgemm(blas_.get(), CUBLAS_OP_N, CUBLAS_OP_T, s.in, s.out, batch, &one,
-                                   in, s.in, delta, s.out, &beta, grads_.data() + s.weight, s.in));
-    // db = column sums of dy = dy^T (out x batch, column-major) times a vector of ones.
-    DTLAB_CUBLAS_CHECK(cublasSgemv(blas_.get(), CUBLAS_OP_N, s.out, batch, &one, delta, s.out,
-                                   ones_.data(), 1, &beta, grads_.data() + s.bias, 1));
+    linear_backward(blas_, in, params_.data() + s.weight, delta, batch, s.in, s.out, accumulate,
+                    grads_.data() + s.weight, grads_.data() + s.bias, ones_.data(),
+                    l > 0 ? spare : nullptr);  // the data needs no gradient
     if (l > 0) {
-      DTLAB_CUBLAS_CHECK(cublasSgemm(blas_.get(), CUBLAS_OP_N, CUBLAS_OP_N, s.in, batch, s.out, &one,
-                                     params_.data() + s.weight, s.in, delta, s.out, &zero, spare, s.in));
       relu_backward(acts_[l - 1].data(), spare, std::size_t(batch) * s.in, stream_);
       std::swap(delta, spare);
     }

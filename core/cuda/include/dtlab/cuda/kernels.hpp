@@ -13,7 +13,7 @@
 namespace dtlab::cuda {
 
 // y[r][c] += b[c], then y = max(y, 0) when relu: linear_forward's bias and relu_forward, fused
-// into one pass over y after the cuBLAS GEMM.
+// into one pass over y after the cuBLAS GEMM. A null b adds nothing: the ReLU alone.
 void bias_relu(float* y, const float* b, int rows, int cols, bool relu, cudaStream_t stream);
 
 // dy *= (y > 0), y the ReLU's output: relu_backward.

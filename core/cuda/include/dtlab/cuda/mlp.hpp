@@ -1,6 +1,6 @@
 // dtlab's MLP on the GPU: the same layers, layout and flat buffers as dtlab::Mlp (mlp.hpp), with
-// cuBLAS GEMMs and the kernels of kernels.hpp. Parameters and gradients are two flat device
-// buffers, so a bucket of gradients is one range of grads(), exactly as on the CPU.
+// the cuBLAS Linear layers of layers.hpp and the kernels of kernels.hpp. Parameters and gradients
+// are two flat device buffers, so a bucket of gradients is one range of grads(), as on the CPU.
 //
 // Nothing here waits for the GPU: forward_backward queues its work on the model's stream and
 // returns; the loss is added to a device accumulator that the trainer reads once per epoch.
@@ -14,25 +14,11 @@
 #include <span>
 #include <vector>
 
+#include "dtlab/cuda/layers.hpp"
 #include "dtlab/cuda/memory.hpp"
 #include "dtlab/mlp.hpp"
 
 namespace dtlab::cuda {
-
-// The cuBLAS handle, bound to one stream.
-class Blas {
- public:
-  // tf32: let cuBLAS round GEMM inputs to TF32 on tensor cores (PyTorch's allow_tf32); faster on
-  // Ampere and later, about 1e-3 relative error instead of FP32's 1e-6.
-  explicit Blas(cudaStream_t stream, bool tf32 = false);
-  ~Blas();
-  Blas(const Blas&) = delete;
-  Blas& operator=(const Blas&) = delete;
-  cublasHandle_t get() const { return h_; }
-
- private:
-  cublasHandle_t h_ = nullptr;
-};
 
 class GpuMlp {
  public:
