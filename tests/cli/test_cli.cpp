@@ -449,7 +449,10 @@ TEST(CliGpu, CudaRunsTrainOrFailClearly) {
     for (const auto& row : load(d / "a.json")["results"]) EXPECT_EQ(row["wrong"], 0) << row;
     return;
   }
+  // The lab programs too: Lab 02's DDP and Lab 03's tensor parallelism have GPU versions.
   for (const std::string& cmd : {"train " + kSmall + "--device cuda --ranks 2",
+                                "train " + kSmall + "--device cuda --ranks 2 --strategy ddp",
+                                "train " + kSmall + "--device cuda --ranks 2 --strategy tp",
                                 std::string("bench train-step --device cuda"),
                                 std::string("bench allreduce --device cuda --ranks 2")}) {
     const Result r = run(cmd, d);

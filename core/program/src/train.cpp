@@ -122,12 +122,16 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
     throw Error("--device cuda: this program was built without CUDA (no nvcc, or no NCCL, when it "
                 "was configured); `./dtlab info` tells what it was built with");
 #endif
-  if (cuda && !strategies.make_gpu)
-    throw Error(fmt::format("--device cuda: strategy '{}' has no GPU version in this program", name));
-  // The CPU strategy (also for its name in the banner; the GPU loop makes its own).
+  // The CPU strategy (also for its name in the banner; the GPU loop makes its own), or the sharded
+  // one, on the device that --device names.
   const std::unique_ptr<Strategy> strategy = strategies.make_sharded ? nullptr : strategies.make(name);
-  const std::unique_ptr<ShardedStrategy> sharded =
-      strategies.make_sharded ? strategies.make_sharded(name) : nullptr;
+  std::unique_ptr<ShardedStrategy> sharded;
+  if (strategies.make_sharded)
+    sharded = !cuda ? strategies.make_sharded(name)
+              : strategies.make_sharded_gpu ? strategies.make_sharded_gpu(name, o.device_comm, o.tf32)
+                                            : nullptr;
+  if (cuda && (strategies.make_sharded ? !sharded : !strategies.make_gpu))
+    throw Error(fmt::format("--device cuda: strategy '{}' has no GPU version in this program", name));
   const std::string strategy_name(strategy ? strategy->name() : sharded->name());
 
   TrainConfig& cfg = o.cfg;
@@ -153,10 +157,10 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
 
 #ifdef DTLAB_WITH_CUDA
   const TrainResult res =
-      cuda ? cuda::train_cuda(cfg, {strategies.make_gpu(name), cuda::parse_backend(o.device_comm), o.tf32},
-                              data, world, model)
-           : sharded ? train_sharded(cfg, data, world, *sharded, model)
-                     : train(cfg, data, world, *strategy, model);
+      sharded ? train_sharded(cfg, data, world, *sharded, model)
+      : cuda  ? cuda::train_cuda(cfg, {strategies.make_gpu(name), cuda::parse_backend(o.device_comm), o.tf32},
+                                 data, world, model)
+              : train(cfg, data, world, *strategy, model);
 #else
   const TrainResult res = sharded ? train_sharded(cfg, data, world, *sharded, model)
                                   : train(cfg, data, world, *strategy, model);

@@ -223,6 +223,26 @@ inline std::string outside_bound(const Oracle& o, std::span<const float> values,
   return "";
 }
 
+// Compares this rank's gradient blocks (tp.grads()) with the oracle's gradients of the same
+// parameters. extra: as outside_bound's.
+inline void expect_gradients_match(const TensorParallelMlp& tp, const dtlab::Mlp& whole, const Oracle& o, int extra) {
+  for (std::size_t l = 0; l < tp.layers().size(); ++l) {
+    const auto& L = tp.layers()[l];
+    const auto& s = whole.layers()[l];
+    const int cols = L.shard.in.size();
+    for (int r = L.shard.out.begin; r < L.shard.out.end; ++r) {
+      const std::size_t at = s.weight + std::size_t(r) * std::size_t(s.in) + std::size_t(L.shard.in.begin);
+      const auto row = tp.grads().subspan(L.weight + std::size_t(r - L.shard.out.begin) * std::size_t(cols), std::size_t(cols));
+      const std::string bad = outside_bound(o, row, at, extra, "layer " + std::to_string(l) + " weight row " + std::to_string(r));
+      ASSERT_EQ(bad, "");
+    }
+    const std::string bad = outside_bound(o, tp.grads().subspan(L.bias, L.shard.bias_size()),
+                                          s.bias + std::size_t(L.shard.out.begin), extra,
+                                          "layer " + std::to_string(l) + " bias");
+    ASSERT_EQ(bad, "");
+  }
+}
+
 // f() must throw dtlab::Error: a refusal with a message, not the starter's NotImplemented.
 template <class F>
 void expect_refused(F&& f, const std::string& what) {

@@ -50,6 +50,12 @@ struct Strategies {
   // where the program has none.
   using GpuMaker = std::function<std::unique_ptr<cuda::GpuStrategy>(cuda::DeviceComm&)>;
   std::function<GpuMaker(const std::string& name)> make_gpu;
+  // Or make_sharded's strategies on the GPU, run by the same loop (train_sharded): each places its
+  // rank on a GPU in setup. device_comm and tf32 are --device-comm and --tf32. Null for a strategy
+  // with no GPU version.
+  std::function<std::unique_ptr<ShardedStrategy>(const std::string& name, const std::string& device_comm,
+                                                  bool tf32)>
+      make_sharded_gpu;
 };
 
 // The options of `dtlab train` (data, model, optimizer, schedule, outputs, ranks) on app.
