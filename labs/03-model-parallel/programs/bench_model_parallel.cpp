@@ -80,7 +80,6 @@ int run(const Options& o, const dtlab::program::LaunchOptions& launch) {
   dtlab::Rng rng(5);
   for (float& v : x) v = float(rng.uniform());
   for (auto& v : y) v = std::int32_t(rng.next() % 10);
-  const dtlab::StepInfo info{.step = 0, .lr = 0.01, .micro_batches = o.micro_batches};
 
   // One process, alone (the others wait): the baseline, and the compute rate the replay uses.
   double one[1] = {0};

@@ -127,8 +127,12 @@ TEST(Schedules, MicroBatchesGoInOrderAndOneFOneBAlternates) {
           int next_f = 0, next_b = 0;
           std::string pattern;
           for (const Action& a : s[std::size_t(r)]) {
-            if (a.op == Op::forward) EXPECT_EQ(a.micro, next_f++) << name(kind) << " rank " << r;
-            if (a.op == Op::backward) EXPECT_EQ(a.micro, next_b++) << name(kind) << " rank " << r;
+            if (a.op == Op::forward) {
+              EXPECT_EQ(a.micro, next_f++) << name(kind) << " rank " << r;
+            }
+            if (a.op == Op::backward) {
+              EXPECT_EQ(a.micro, next_b++) << name(kind) << " rank " << r;
+            }
             if (a.op == Op::forward || a.op == Op::backward) pattern += a.op == Op::forward ? 'F' : 'B';
           }
           if (kind == Kind::one_f_one_b) {
