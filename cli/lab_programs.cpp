@@ -60,10 +60,12 @@ std::vector<std::string> without_option(const std::vector<std::string>& args, st
 }
 
 [[noreturn]] void run(const LabCommand& c, const std::string& impl, const std::vector<std::string>& args) {
-  const std::string path = c.entry.value(impl, "");
+  std::filesystem::path path = c.entry.value(impl, "");
   if (path.empty())
     throw Error(fmt::format("{} has no '{}' program in this build; rebuild with ./dtlab build", c.lab, impl));
-  program::exec_program(path, without_option(args, "--impl"));
+  // Relative to the build folder where a relocated build says so (tools/gpu-check's pack).
+  if (path.is_relative()) path = grader::build_dir() / path;
+  program::exec_program(path.string(), without_option(args, "--impl"));
 }
 
 }  // namespace
