@@ -23,6 +23,7 @@
 
 #include "dtlab/baseline.hpp"
 #include "dtlab/costmodel.hpp"
+#include "dtlab/timing.hpp"
 #include "lab01/collectives.hpp"
 #include "lab01_oracle.hpp"
 #include "bench_main.hpp"
@@ -147,20 +148,10 @@ json time_sizes(const dtlab::Comm& c, const Case& k, const std::vector<std::uint
     const std::string problem = verify(c, k, data);
     std::fill(data.begin(), data.end(), 0.0f);  // repeated sums of zeros neither grow nor overflow
     once();
-    double probe[1] = {dtlab::steady_seconds()};
-    once();
-    probe[0] = dtlab::steady_seconds() - probe[0];
-    dtlab::baseline::allreduce(c, std::span<double>(probe), dtlab::ReduceOp::max);
-    const std::int64_t iters = std::clamp<std::int64_t>(std::int64_t(0.03 / std::max(probe[0], 1e-9)), 2, 5000);
-    double best = 1e30;
-    for (int trial = 0; trial < 3; ++trial) {
-      c.barrier();
-      double t[1] = {dtlab::steady_seconds()};
-      for (std::int64_t i = 0; i < iters; ++i) once();
-      t[0] = (dtlab::steady_seconds() - t[0]) / double(iters);
-      dtlab::baseline::allreduce(c, std::span<double>(t), dtlab::ReduceOp::max);
-      best = std::min(best, t[0]);
-    }
+    // Enough calls per trial for about 30 ms, judged by one call.
+    const double probe = dtlab::time_per_call(c, 1, [&](int) { once(); }, 1);
+    const std::int64_t iters = std::clamp<std::int64_t>(std::int64_t(0.03 / std::max(probe, 1e-9)), 2, 5000);
+    const double best = dtlab::time_per_call(c, int(iters), [&](int) { once(); });
     // Bus bandwidth (NCCL's convention: 2(p-1)/p of the algorithm bandwidth) is the leaderboard's
     // value: GB/s = leaderboard_per_second / seconds.
     const double busbw_seconds = double(bytes) * 2 * (c.size() - 1) / c.size() * 1e-9;

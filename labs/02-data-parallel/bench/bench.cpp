@@ -27,6 +27,7 @@
 #include "dtlab/baseline.hpp"
 #include "dtlab/costmodel.hpp"
 #include "dtlab/data.hpp"
+#include "dtlab/timing.hpp"
 #include "dtlab/trace.hpp"
 #include "lab02/ddp.hpp"
 #include "bench_main.hpp"
@@ -99,21 +100,6 @@ double gap_to_oracle(const Comm& c, std::span<const float> mine, std::span<const
   return gap[0];
 }
 
-// Seconds of the slowest rank, fastest of three trials of `iters` calls of fn.
-template <class F>
-double time_steps(const Comm& c, int iters, F&& fn) {
-  double best = INFINITY;
-  for (int trial = 0; trial < 3; ++trial) {
-    c.barrier();
-    double t[1] = {dtlab::steady_seconds()};
-    for (int i = 0; i < iters; ++i) fn(i);
-    t[0] = (dtlab::steady_seconds() - t[0]) / iters;
-    dtlab::baseline::allreduce(c, std::span<double>(t), dtlab::ReduceOp::max);
-    best = std::min(best, t[0]);
-  }
-  return best;
-}
-
 json time_buckets(const Comm& c, const std::vector<std::uint64_t>& sizes) {
   dtlab::OpLog::instance().set_enabled(false);
   const std::int64_t global = 512;
@@ -130,7 +116,7 @@ json time_buckets(const Comm& c, const std::vector<std::uint64_t>& sizes) {
   one.step(alone, single, 0);
   const std::vector<float> oracle(one.model.params().begin(), one.model.params().end());
   double t1[1] = {0};
-  if (c.rank() == 0) t1[0] = time_steps(alone, 10, [&](int i) { one.step(alone, single, 1 + i); });
+  if (c.rank() == 0) t1[0] = dtlab::time_per_call(alone, 10, [&](int i) { one.step(alone, single, 1 + i); });
   dtlab::baseline::broadcast(c, std::span<double>(t1), 0);
   json rows = json::array();
   for (const std::uint64_t bytes : sizes) {
@@ -140,7 +126,7 @@ json time_buckets(const Comm& c, const std::vector<std::uint64_t>& sizes) {
     t.step(c, ddp, 0);
     const double gap = gap_to_oracle(c, t.model.params(), oracle);
     for (int i = 1; i < 3; ++i) t.step(c, ddp, i);  // warm up
-    const double tp = time_steps(c, 20, [&](int i) { t.step(c, ddp, 3 + i); });
+    const double tp = dtlab::time_per_call(c, 20, [&](int i) { t.step(c, ddp, 3 + i); });
     ddp.finish(c, t.model);
     const bool same = same_on_every_rank(c, t.model.params());
     const bool ok = same && gap <= kOracleTolerance;

@@ -19,6 +19,7 @@
 #include "bench_main.hpp"
 #include "dtlab/baseline.hpp"
 #include "dtlab/costmodel.hpp"
+#include "dtlab/timing.hpp"
 #include "dtlab/trace.hpp"
 #include "lab03_pipeline_test.hpp"
 
@@ -94,16 +95,8 @@ json time_steps(const Comm& c, const std::string& kind, const std::vector<std::u
     const double gap = gap_after_one_step(c, make_split(kind == "tp" ? "tp" : "1f1b", c, kWide, m), kWide, b);
     const Split split = make_split(kind == "tp" ? "tp" : "1f1b", c, kWide, m);
     for (int i = 0; i < 2; ++i) split.step(b);  // warm up
-    double best = INFINITY;
-    for (int trial = 0; trial < 3 && gap <= kTolerance; ++trial) {  // a wrong result is not timed
-      c.barrier();
-      double t[1] = {dtlab::steady_seconds()};
-      for (int i = 0; i < 5; ++i) split.step(b);
-      t[0] = (dtlab::steady_seconds() - t[0]) / 5;
-      dtlab::baseline::allreduce(c, std::span<double>(t), dtlab::ReduceOp::max);
-      best = std::min(best, t[0]);
-    }
-    if (!std::isfinite(best)) best = 0;  // not timed
+    // A wrong result is not timed (0 s).
+    const double best = gap <= kTolerance ? dtlab::time_per_call(c, 5, [&](int) { split.step(b); }) : 0;
     json row = {{"bytes", n},
                 {"seconds", best},
                 {"correct", gap <= kTolerance},

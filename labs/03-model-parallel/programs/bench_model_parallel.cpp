@@ -19,6 +19,7 @@
 #include "dtlab/program/outputs.hpp"
 #include "dtlab/program/train.hpp"
 #include "dtlab/rng.hpp"
+#include "dtlab/timing.hpp"
 #include "dtlab/trace.hpp"
 #include "strategies.hpp"
 
@@ -35,21 +36,6 @@ struct Options {
   lab03::programs::Flags flags;
   std::string cost_model, trace, json;
 };
-
-// Seconds per call of fn, fastest of 3 trials of `iters` calls, slowest rank.
-template <class F>
-double time_steps(const Comm& c, int iters, F&& fn) {
-  double best = INFINITY;
-  for (int trial = 0; trial < 3; ++trial) {
-    c.barrier();
-    double t[1] = {dtlab::steady_seconds()};
-    for (int i = 0; i < iters; ++i) fn();
-    t[0] = (dtlab::steady_seconds() - t[0]) / iters;
-    dtlab::baseline::allreduce(c, std::span<double>(t), dtlab::ReduceOp::max);
-    best = std::min(best, t[0]);
-  }
-  return best;
-}
 
 // Why `name` cannot run on this model and rank count, or "".
 std::string not_possible(const std::string& name, const dtlab::MlpConfig& cfg, int p, const Options& o) {
@@ -93,7 +79,7 @@ int run(const Options& o, const dtlab::program::LaunchOptions& launch) {
       opt->step(whole.params(), whole.grads(), 0.01);
     };
     step();
-    one[0] = time_steps(alone, o.iters, step);
+    one[0] = dtlab::time_per_call(alone, o.iters, [&](int) { step(); });
   } else {
     world.split(-1, 0);
   }
@@ -126,7 +112,7 @@ int run(const Options& o, const dtlab::program::LaunchOptions& launch) {
     s->setup(world, c);
     const dtlab::StepInfo i{.step = 0, .lr = 0.01, .micro_batches = c.micro_batches};
     for (int k = 0; k < 2; ++k) s->step(world, x, y, i);  // warm up
-    const double t = time_steps(world, o.iters, [&] { s->step(world, x, y, i); });
+    const double t = dtlab::time_per_call(world, o.iters, [&](int) { s->step(world, x, y, i); });
     log.set_enabled(true);
     world.barrier();
     log.clear();
