@@ -299,13 +299,15 @@ TEST(Grader, TwoGradingsAtOnceDoNotDisturbEachOther) {
     EXPECT_EQ(json::parse(read_file(d / f)).at("score").get<double>(), 9.0) << f << ":\n" << read_file(d / f);
 }
 
-TEST(Grader, SameSubmissionGradedFiveTimesGetsTheSameScores) {
-  // The reference's source submitted as a student's: compiled and checked like one.
+TEST(Grader, SameSubmissionGradedThreeTimesGetsTheSameScores) {
+  // The reference's source submitted as a student's: compiled and checked like one. Three
+  // gradings (a minute each, most of it the speed items) show determinism as well as five did;
+  // noise over many gradings is tools/grade_noise.py's job.
   test::TempDir d;
   fs::create_directories(d / "sub");
   fs::copy_file(kSource / "reference/lab01/collectives.cpp", d / "sub" / "collectives.cpp");
   json first;
-  for (int k = 0; k < 5; ++k) {
+  for (int k = 0; k < 3; ++k) {
     const Ran r = dtlab("grade lab01 --submission sub --results r.json -q", d.path());
     ASSERT_EQ(r.code, 0) << r.out;
     const json results = json::parse(read_file(d / "r.json"));  // named: a range-for over a temporary's
