@@ -5,6 +5,7 @@
 // stages through MPI; where each rank has a GPU of its own the allreduces are NCCL's.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,11 +34,21 @@ class CountingComm final : public dc::DeviceComm {
   std::vector<std::size_t> sizes;
 };
 
-// What every test needs on a group: its ranks placed on GPUs and their device communicator.
+// What every model test needs on a group: its ranks placed on GPUs with their device
+// communicator, this rank's blocks of `whole` on the host (where gradients are downloaded to be
+// compared) and on the device, and the batch on the device.
 struct OnGpu {
-  explicit OnGpu(const Comm& group) : dcomm(group, dc::place_on_gpu(group)) {}
+  OnGpu(const Comm& group, const dtlab::Mlp& whole, const Batch& b)
+      : tp(tp_model(), group), dcomm(group, dc::place_on_gpu(group)), x(to_device(b.x)), y(to_device(b.y)) {
+    tp.load(whole);
+    model = std::make_unique<cuda::GpuTensorParallelMlp>(tp, dcomm, stream);
+  }
+  TensorParallelMlp tp;
   CountingComm dcomm;
   dc::Stream stream;
+  dc::DeviceBuffer<float> x;
+  dc::DeviceBuffer<std::int32_t> y;
+  std::unique_ptr<cuda::GpuTensorParallelMlp> model;
 };
 
 // Runs everywhere: without a GPU, the strategy `dtlab train --device cuda` builds fails clearly.
@@ -59,19 +70,14 @@ TEST(GpuTensorParallelMlp, LogitsLossAndEveryGradientMatchTheUnsplitModel) {
   for_each_size([](const Comm& group) {
     const Case k = clean_case(tp_model(), 32, 23);
     const Oracle& o = k.oracle;
-    TensorParallelMlp tp(tp_model(), group);
-    tp.load(k.model);
-    OnGpu gpu(group);
-    cuda::GpuTensorParallelMlp model(tp, gpu.dcomm, gpu.stream);
-    const auto x = to_device(k.batch.x);
-    const auto y = to_device(k.batch.y);
+    OnGpu gpu(group, k.model, k.batch);
     auto loss = dtlab::test::zeros<double>(1);
-    model.forward_backward(x.data(), y.data(), k.batch.size(), false, loss.data());
+    gpu.model->forward_backward(gpu.x.data(), gpu.y.data(), k.batch.size(), false, loss.data());
     EXPECT_NEAR(to_host(loss.data(), 1)[0], o.loss, 1e-5 * std::abs(o.loss)) << "the batch's mean loss";
-    model.download_grads(tp.grads());
-    expect_gradients_match(tp, k.model, o, group.size());
+    gpu.model->download_grads(gpu.tp.grads());
+    expect_gradients_match(gpu.tp, k.model, o, group.size());
     // forward alone gives every rank the whole logits.
-    const auto logits = to_host(model.forward(x.data(), k.batch.size()), o.logits.size());
+    const auto logits = to_host(gpu.model->forward(gpu.x.data(), k.batch.size()), o.logits.size());
     for (std::size_t i = 0; i < logits.size(); ++i)
       ASSERT_LE(std::abs(double(logits[i]) - o.logits[i]), o.logit_bound(i, group.size())) << "logit " << i;
   });
@@ -84,31 +90,21 @@ TEST(GpuTensorParallelMlp, AccumulatingTwoHalvesAddsTheirGradients) {
     Oracle o = k.oracle;  // each half's mean gradient, summed: twice the whole batch's
     for (auto& g : o.grads) g *= 2;
     for (auto& g : o.grads_abs) g *= 2;
-    TensorParallelMlp tp(tp_model(), group);
-    tp.load(k.model);
-    OnGpu gpu(group);
-    cuda::GpuTensorParallelMlp model(tp, gpu.dcomm, gpu.stream);
-    const auto x = to_device(k.batch.x);
-    const auto y = to_device(k.batch.y);
+    OnGpu gpu(group, k.model, k.batch);
     const std::size_t half = k.batch.x.size() / 2;
-    model.forward_backward(x.data(), y.data(), 16);
-    model.forward_backward(x.data() + half, y.data() + 16, 16, true);
-    model.download_grads(tp.grads());
-    expect_gradients_match(tp, k.model, o, group.size() + 2);
+    gpu.model->forward_backward(gpu.x.data(), gpu.y.data(), 16);
+    gpu.model->forward_backward(gpu.x.data() + half, gpu.y.data() + 16, 16, true);
+    gpu.model->download_grads(gpu.tp.grads());
+    expect_gradients_match(gpu.tp, k.model, o, group.size() + 2);
   });
 }
 
 TEST(GpuTensorParallelMlp, OneAllreduceForwardPerBlockAndOneBackwardPerBlockButTheFirst) {
   DTLAB_REQUIRE_GPU();
   for_each_size([](const Comm& group) {
-    TensorParallelMlp tp(tp_model(), group);
-    tp.load(random_model(tp_model(), 27));
-    OnGpu gpu(group);
-    cuda::GpuTensorParallelMlp model(tp, gpu.dcomm, gpu.stream);
     const Batch b = random_batch(tp_model(), 16, 28);
-    const auto x = to_device(b.x);
-    const auto y = to_device(b.y);
-    model.forward_backward(x.data(), y.data(), b.size());
+    OnGpu gpu(group, random_model(tp_model(), 27), b);
+    gpu.model->forward_backward(gpu.x.data(), gpu.y.data(), b.size());
     gpu.stream.synchronize();
     // As on the CPU: the row layers' outputs (16 x 40, 16 x 32) forward, column layer 2's input
     // gradient (16 x 40) backward; layer 4 is replicated.
