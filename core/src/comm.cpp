@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <climits>
 #include <cstring>
+#include <thread>
 
 #include "dtlab/error.hpp"
 
@@ -309,6 +311,21 @@ Status Comm::wait(Request& request) const {
   Op op{.kind = OpKind::wait, .request = log.add_wait_ids({&id, 1}), .nwait = 1};
   record_op(op, t0);
   return s;
+}
+
+std::optional<Status> Comm::probe(int source, int tag, double seconds) const {
+  const auto& c = CommAccess::impl(*this);
+  check_peer(c, source, true, "probe");
+  check_tag(tag, true, "probe");
+  const double deadline = steady_seconds() + seconds;
+  for (double nap = 1e-6;; nap = std::min(2 * nap, 2e-4)) {
+    int found = 0;
+    MPI_Status st;
+    check_mpi(MPI_Iprobe(mpi_source(source), mpi_tag(tag), c.comm, &found, &st), "MPI_Iprobe");
+    if (found) return received(st, Dtype::u8, "probe");
+    if (steady_seconds() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::duration<double>(nap));
+  }
 }
 
 void Comm::wait_all(std::span<Request> requests) const {

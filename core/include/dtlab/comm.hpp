@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <typeindex>
 #include <span>
 #include <type_traits>
@@ -142,6 +143,14 @@ class Comm {
 
   Status wait(Request& request) const;
   void wait_all(std::span<Request> requests) const;
+  // Waits up to `seconds` for a message from source with tag (any_source, any_tag match any) to
+  // arrive, and returns its envelope (who sent it, its tag and size in bytes) without receiving
+  // it: a recv from that source with that tag then takes exactly it. Nothing when the time ran out.
+  // How a server serves whoever speaks first, sizes its buffer to the message, and notices a peer
+  // that has gone silent, since MPI itself waits forever. Not logged (the recv that follows is). It
+  // polls, sleeping a little longer each time up to 0.2 ms, so that a rank waiting a long while
+  // leaves its core to the others.
+  std::optional<Status> probe(int source, int tag, double seconds) const;
   void barrier() const;
 
   // MPI_Comm_split: ranks with the same color form a new communicator, ordered by key then by rank.

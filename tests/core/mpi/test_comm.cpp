@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <optional>
 #include <set>
 
 #include "dtlab/baseline.hpp"
@@ -182,6 +183,35 @@ TEST(Comm, UnwaitedRequestIsCompletedByItsDestructor) {
   if (c.rank() == 0) c.send(std::vector<std::int32_t>{77}, 1, 5);
   if (c.rank() == 1) {
     EXPECT_EQ(buf[0], 77);
+  }
+  c.barrier();
+}
+
+TEST(Comm, ProbeGivesUpOnSilenceAndNamesTheMessageARecvThenTakes) {
+  const Comm c = world();
+  if (c.size() < 2) GTEST_SKIP() << "needs 2 ranks";
+  fresh_log();
+  if (c.rank() == 1) {
+    // Rank 0 sends only after the barrier: until then the probe must time out, logging nothing.
+    const double t0 = steady_seconds();
+    EXPECT_FALSE(c.probe(any_source, any_tag, 0.05).has_value());
+    EXPECT_GE(steady_seconds() - t0, 0.05);
+    EXPECT_TRUE(OpLog::instance().data().ops.empty());
+    c.barrier();
+    const std::size_t logged = OpLog::instance().data().ops.size();
+    const std::optional<Status> s = c.probe(any_source, any_tag, 60);
+    ASSERT_TRUE(s.has_value());
+    EXPECT_EQ(s->source, 0);
+    EXPECT_EQ(s->tag, 6);
+    EXPECT_EQ(s->bytes, 3 * sizeof(std::int32_t));
+    EXPECT_EQ(OpLog::instance().data().ops.size(), logged) << "a probe logs nothing";
+    std::vector<std::int32_t> buf(s->bytes / sizeof(std::int32_t));
+    c.recv(std::span<std::int32_t>(buf), s->source, s->tag);
+    EXPECT_EQ(buf, (std::vector<std::int32_t>{41, 42, 43}));
+    EXPECT_THROW((void)c.probe(7 + c.size(), any_tag, 1), Error);
+  } else {
+    c.barrier();
+    if (c.rank() == 0) c.send(std::vector<std::int32_t>{41, 42, 43}, 1, 6);
   }
   c.barrier();
 }
