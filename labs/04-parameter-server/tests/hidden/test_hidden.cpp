@@ -17,7 +17,6 @@ TEST(HiddenKeyRanges, ManyServersAndLargeVectors) {
       for (int s = 0; s < servers; ++s) {
         const KeyRange r = key_range(n, servers, s);
         ASSERT_EQ(r.begin, next) << "n=" << n << " servers=" << servers << " s=" << s;
-        ASSERT_GE(r.size(), r.size() == 0 ? 0 : 1);
         if (s > 0) EXPECT_LE(r.size(), largest) << "larger ranges come first";
         smallest = std::min(smallest, r.size());
         largest = std::max(largest, r.size());
@@ -86,7 +85,8 @@ TEST(HiddenConsistency, BoundsOnOtherShapes) {
         for (int sv = 0; sv < servers; ++sv) {
           const KeyRange r = key_range(p.n, servers, sv);
           const Holds held = read_holds(o.pulls[c], h, r.begin, r.end);
-          ASSERT_EQ(held.problem, "");
+          EXPECT_EQ(held.problem, "");
+          if (!held.problem.empty()) continue;
           EXPECT_LE(std::int64_t(c) - held.version(), s) << "worker " << o.index << " at clock " << c;
           EXPECT_TRUE(held.whole_clocks()) << "worker " << o.index << " at clock " << c << " read part of a clock";
         }

@@ -36,6 +36,7 @@ TEST(KeyRanges, CoverEveryKeyOnceEvenlyInServerOrder) {
 }
 
 TEST(KeyRanges, MissingServerIsAnError) {
+  ASSERT_EQ(key_range(10, 3, 2).size(), 3u);
   EXPECT_THROW(key_range(10, 3, 3), dtlab::Error);
   EXPECT_THROW(key_range(10, 3, -1), dtlab::Error);
   EXPECT_THROW(key_range(10, 0, 0), dtlab::Error);
@@ -213,10 +214,11 @@ TEST(Load, ManyPushesInFlightAddUpExactly) {
     std::size_t wrong = 0;
     for (std::size_t k = 0; k < p.n; ++k) wrong += double(o.params[k]) != sum[k];
     EXPECT_EQ(wrong, 0u) << "keys differ from the sum of every push (mean over workers)";
-    if (!o.server) {
-      ASSERT_EQ(o.pulls.size(), 1u);
+    if (!o.server && staleness == 0) {
+      // No ASSERT here or below a collective: a rank leaving the test early would strand the others.
+      EXPECT_EQ(o.pulls.size(), 1u);
       std::size_t stale = 0;
-      for (std::size_t k = 0; k < p.n; ++k) stale += double(o.pulls[0][k]) != sum[k] && staleness == 0;
+      for (std::size_t k = 0; k < p.n && !o.pulls.empty(); ++k) stale += double(o.pulls[0][k]) != sum[k];
       EXPECT_EQ(stale, 0u) << "BSP: the pull after the last clock must hold every clock before it";
     }
   }

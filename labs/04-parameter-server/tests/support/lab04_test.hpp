@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -64,6 +65,19 @@ class Watchdog {
   std::thread thread_;
 };
 
+// A watchdog over every test of the program (each takes a few seconds at most).
+class WatchEveryTest : public testing::EmptyTestEventListener {
+  void OnTestStart(const testing::TestInfo& t) override {
+    dog_ = std::make_unique<Watchdog>(60, std::string(t.test_suite_name()) + "." + t.name());
+  }
+  void OnTestEnd(const testing::TestInfo&) override { dog_.reset(); }
+  std::unique_ptr<Watchdog> dog_;
+};
+inline const bool kWatching = [] {
+  testing::UnitTest::GetInstance()->listeners().Append(new WatchEveryTest);
+  return true;
+}();
+
 using Gradient = std::function<void(int worker, std::int64_t clock, std::span<const float> params, std::span<float> grads)>;
 
 // One run of a parameter server job.
@@ -110,7 +124,6 @@ inline Outcome run_job(const Comm& comm, Plan plan) {
     comm.barrier();
     return out;
   }
-  Watchdog dog(60, "the parameter server job");
   out.in_job = true;
   const Roles roles = make_roles(job, plan.servers);
   out.server = roles.is_server(job.rank());
@@ -251,11 +264,13 @@ inline std::vector<double> synchronous_sgd(const Plan& p, double mu) {
   return x;
 }
 
-// Integer gradients in [-4, 4] that differ by worker, clock and key, from a seed.
+// Integer gradients that depend on the parameters read (floor(4 x)) and differ by worker, clock and
+// key (a draw from [-4, 4]): a read of the wrong parameters changes them, yet they stay integers,
+// so sums are exact.
 inline Gradient dyadic_gradient(std::uint64_t seed) {
-  return [seed](int w, std::int64_t c, std::span<const float>, std::span<float> g) {
+  return [seed](int w, std::int64_t c, std::span<const float> x, std::span<float> g) {
     dtlab::Rng rng(seed * 1000003 + std::uint64_t(w) * 7919 + std::uint64_t(c));
-    for (float& x : g) x = float(int(rng.below(9)) - 4);
+    for (std::size_t k = 0; k < g.size(); ++k) g[k] = float(int(rng.below(9)) - 4) + std::floor(4 * x[k]);
   };
 }
 
