@@ -172,6 +172,36 @@ TEST(CliTrain, LabStrategiesRunTheLabsProgramOnEitherCode) {
   EXPECT_TRUE(r.has("lab01::allreduce_ring is not implemented yet")) << r.out;
 }
 
+TEST(CliTrain, ParameterServerReportsStalenessAndGoesOnWithoutADeadWorker) {
+  test::TempDir d;
+  Result r = run("train " + kSmall + "--batch 48 --epochs 2 --ranks 4 --servers 1 --strategy ps-ssp --staleness 2 "
+                 "--inject kill:rank=1,step=20 --worker-timeout 1 --json r.json", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(r.has("lab04_train_reference: ")) << r.out;
+  EXPECT_TRUE(r.has("worker 1: dies at clock 20")) << r.out;
+  EXPECT_TRUE(r.has("workers taken for dead: [1]")) << r.out;
+  EXPECT_EQ(count(r.out, "epoch "), 2) << r.out;
+  const json j = load(d / "r.json");
+  EXPECT_EQ(j["servers"], 1);
+  EXPECT_EQ(j["workers"], 3);
+  EXPECT_EQ(j["dead_workers"], json::array({1}));
+  EXPECT_EQ(j["staleness_bound"], 2);
+  EXPECT_LE(j["staleness_histogram"].size(), 3u) << "no pull may miss more than 2 clocks";
+  EXPECT_EQ(j["history"].size(), 2u);
+  EXPECT_FALSE(j["accuracy_curve"].empty());
+
+  r = run("train " + kSmall + "--batch 48 --epochs 1 --ranks 3 --strategy ps-bsp --impl mine", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("lab04_train_starter: ")) << r.out;
+  EXPECT_TRUE(r.has("is not implemented yet")) << r.out;
+  r = run("train " + kSmall + "--ranks 3 --servers 3 --strategy ps-bsp", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("a parameter server job of 3 ranks can have 1 to 2 servers, not 3")) << r.out;
+  r = run("train " + kSmall + "--ranks 3 --strategy ps-asp --inject slow:rank=5,factor=2", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("rank 5 does not exist (expected 0 to 1)")) << r.out;
+}
+
 // The dtlab program holds no lab's code: every solution runs in its lab's program.
 TEST(Cli, LinksNoLabsCode) {
   test::TempDir d;

@@ -124,15 +124,16 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
 #endif
   // The CPU strategy (also for its name in the banner; the GPU loop makes its own), or the sharded
   // one, on the device that --device names.
-  const std::unique_ptr<Strategy> strategy = strategies.make_sharded ? nullptr : strategies.make(name);
+  const Strategies::Loop loop = strategies.make_loop ? strategies.make_loop(name) : nullptr;
+  const std::unique_ptr<Strategy> strategy = strategies.make_sharded || loop ? nullptr : strategies.make(name);
   std::unique_ptr<ShardedStrategy> sharded;
   if (strategies.make_sharded)
     sharded = !cuda ? strategies.make_sharded(name)
               : strategies.make_sharded_gpu ? strategies.make_sharded_gpu(name, o.device_comm, o.tf32)
                                             : nullptr;
-  if (cuda && (strategies.make_sharded ? !sharded : !strategies.make_gpu))
+  if (cuda && (loop || (strategies.make_sharded ? !sharded : !strategies.make_gpu)))
     throw Error(fmt::format("--device cuda: strategy '{}' has no GPU version in this program", name));
-  const std::string strategy_name(strategy ? strategy->name() : sharded->name());
+  const std::string strategy_name(strategy ? std::string(strategy->name()) : sharded ? std::string(sharded->name()) : name);
 
   TrainConfig& cfg = o.cfg;
   cfg.progress = !o.quiet;
@@ -155,15 +156,18 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
                 cfg.epochs > 1 ? "s" : "", cuda ? "the GPU" : "the CPU");
   std::fflush(stdout);
 
+  nlohmann::json extra = nlohmann::json::object();
 #ifdef DTLAB_WITH_CUDA
   const TrainResult res =
-      sharded ? train_sharded(cfg, data, world, *sharded, model)
+      loop      ? loop(cfg, data, world, model, extra)
+      : sharded ? train_sharded(cfg, data, world, *sharded, model)
       : cuda  ? cuda::train_cuda(cfg, {strategies.make_gpu(name), cuda::parse_backend(o.device_comm), o.tf32},
                                  data, world, model)
               : train(cfg, data, world, *strategy, model);
 #else
-  const TrainResult res = sharded ? train_sharded(cfg, data, world, *sharded, model)
-                                  : train(cfg, data, world, *strategy, model);
+  const TrainResult res = loop      ? loop(cfg, data, world, model, extra)
+                          : sharded ? train_sharded(cfg, data, world, *sharded, model)
+                                    : train(cfg, data, world, *strategy, model);
 #endif
   const double modeled = write_trace_outputs(o.trace);
   const Counters ct = OpLog::instance().counters();
@@ -223,6 +227,7 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
                     {"test_accuracy", e.test_accuracy},
                     {"seconds", e.seconds}});
   j["history"] = hist;
+  j.update(extra);
   if (!res.checkpoints.empty()) j["last_checkpoint"] = res.checkpoints.back().string();
   if (!o.json.empty()) write_json_file(o.json, j.dump(2));
   if (!o.quiet) {

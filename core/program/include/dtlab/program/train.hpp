@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,13 @@ struct Strategies {
   std::function<std::unique_ptr<Strategy>(const std::string& name)> make;
   // Or, for a program whose ranks each hold part of the model (Lab 03): dtlab::train_sharded's.
   std::function<std::unique_ptr<ShardedStrategy>(const std::string& name)> make_sharded;
+  // Or, for a program whose ranks do not step together (Lab 04's servers and workers): its own
+  // loop, collective over world. It trains model's configuration on data and returns, on world
+  // rank 0, the result train() would (epochs evaluated, samples, seconds), leaving the trained
+  // parameters in model; it may add its own fields to the --json report (extra, on rank 0).
+  using Loop = std::function<TrainResult(const TrainConfig&, const DataSplit&, const Comm& world, Mlp& model,
+                                         nlohmann::json& extra)>;
+  std::function<Loop(const std::string& name)> make_loop;
   // The model's hidden widths unless --hidden is given; empty: dtlab's default (512,256).
   std::vector<int> hidden;
   // On the GPU (dtlab/cuda/train.hpp's loop makes each rank's strategy for its own device); empty

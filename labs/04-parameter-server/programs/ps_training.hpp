@@ -1,0 +1,200 @@
+// Lab 04's training loop: dtlab's MLP trained on Fashion-MNIST by a parameter server job, servers
+// and workers, with your Server and Worker (or the reference's). Shared by the training program
+// (train.cpp) and the straggler experiment (bench_ps.cpp).
+//
+// Each worker trains on its 1/W of every global batch, as a rank of data parallelism would: one
+// clock per batch, clock c's learning rate from the schedule of `dtlab train`. Faults come from the
+// seeded plan (--inject): a slow worker sleeps (factor - 1) times the time its step took; a dead
+// one stops talking (its process stays, since Open MPI ends the whole job when a rank exits). Worker
+// 0 keeps the model it pulled a few times per epoch; after training every rank evaluates them, for
+// the epoch lines and the time to the accuracy target.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dtlab/baseline.hpp"
+#include "dtlab/error.hpp"
+#include "dtlab/faults.hpp"
+#include "dtlab/train.hpp"
+#include "lab04/parameter_server.hpp"
+
+namespace lab04::programs {
+
+struct Flags {
+  int servers = 1;
+  int staleness = 3;  // ps-ssp's bound
+  double timeout = 5;
+  std::vector<std::string> inject;
+  double target = 0.85;  // the accuracy whose time is reported
+  int snapshots_per_epoch = 4;
+};
+
+inline const std::vector<std::string> kStrategies = {"ps-bsp", "ps-ssp", "ps-asp"};
+
+inline int staleness_of(const std::string& strategy, const Flags& f) {
+  return strategy == "ps-bsp" ? 0 : strategy == "ps-asp" ? kAsync : f.staleness;
+}
+
+// What a run measured, on world rank 0, besides dtlab's TrainResult.
+struct PsRun {
+  dtlab::TrainResult result;
+  std::optional<double> time_to_target;  // seconds until worker 0 first pulled a model that reaches f.target
+  std::vector<std::int64_t> staleness;   // server 0's histogram of its pulls' staleness
+  std::vector<int> dead;                 // workers the servers took for dead (server 0's report)
+  nlohmann::json curve = nlohmann::json::array();  // clock, seconds, test accuracy of each kept model
+};
+
+// A staleness histogram in one line: every count when there are few, else its summary.
+inline std::string describe_staleness(const std::vector<std::int64_t>& h) {
+  std::int64_t pulls = 0, sum = 0, worst = 0;
+  for (std::size_t s = 0; s < h.size(); ++s) {
+    pulls += h[s];
+    sum += std::int64_t(s) * h[s];
+    if (h[s] > 0) worst = std::int64_t(s);
+  }
+  std::string counts;
+  for (std::size_t s = 0; s < std::min<std::size_t>(h.size(), 5); ++s)
+    counts += fmt::format("{}{}: {}", counts.empty() ? "" : ", ", s, h[s]);
+  if (h.size() > 5) counts += ", ...";
+  return fmt::format("{} pulls, mean {:.2f} clocks, max {} ({})", pulls, pulls ? double(sum) / double(pulls) : 0.0, worst,
+                     counts);
+}
+
+inline PsRun train_ps(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& data, const Comm& world, dtlab::Mlp& model,
+                      const std::string& strategy, const Flags& f) {
+  using dtlab::steady_seconds;
+  const Roles roles = make_roles(world, f.servers);
+  const bool server = roles.is_server(world.rank());
+  const int w = server ? -1 : roles.worker_of(world.rank());
+  if (data.train.features != cfg.model.inputs || data.train.classes != cfg.model.classes)
+    throw dtlab::Error(fmt::format("model {} does not fit dataset {}", cfg.model.describe(), data.train.name));
+  // (The sampler checks that the workers split the global batch evenly.)
+  dtlab::DistributedSampler sampler(data.train.size, cfg.global_batch, std::max(w, 0), roles.workers, cfg.seed);
+  const std::int64_t per_epoch = sampler.batches_per_epoch();
+  std::int64_t clocks = cfg.epochs * per_epoch;
+  if (cfg.max_steps >= 0) clocks = std::min(clocks, cfg.max_steps);
+  const dtlab::LrSchedule schedule = dtlab::make_schedule(cfg, per_epoch);
+  const dtlab::FaultPlan faults(f.inject, roles.workers, cfg.seed);
+  const std::int64_t keep_every = std::max<std::int64_t>(1, per_epoch / std::max(1, f.snapshots_per_epoch));
+  model.init(cfg.seed);
+  const std::vector<float> initial(model.params().begin(), model.params().end());
+
+  struct Kept {
+    std::int64_t clock;
+    double seconds;
+    std::vector<float> params;
+  };
+  std::vector<Kept> kept;  // worker 0's
+  std::vector<double> losses(std::size_t(cfg.epochs) * 2, 0.0);  // per epoch: loss sum, batches
+  std::vector<float> assembled(initial.size(), 0.0f);
+  ServerReport report;
+  std::int64_t done = 0;  // this worker's clocks
+  world.barrier();
+  const double t0 = steady_seconds();
+  if (server) {
+    Server s(world, roles, initial,
+             {.optimizer = cfg.optimizer,
+              .lr = [&schedule](std::int64_t c) { return schedule.lr(c); },
+              .staleness = staleness_of(strategy, f),
+              .timeout = f.timeout});
+    report = s.run();
+    std::copy(s.params().begin(), s.params().end(), assembled.begin() + std::ptrdiff_t(s.range().begin));
+  } else {
+    Worker worker(world, roles, initial.size());
+    dtlab::Mlp local(cfg.model);
+    std::vector<float> xb(std::size_t(sampler.local_batch() * data.train.features));
+    std::vector<std::int32_t> yb(std::size_t(sampler.local_batch()));
+    bool alive = true;
+    for (std::int64_t c = 0; c < clocks && alive; ++c) {
+      if (faults.dead(w, c)) {
+        fmt::print(stderr, "worker {}: dies at clock {} (--inject): silent from now on\n", w, c);
+        alive = false;
+        break;
+      }
+      worker.pull(local.params());
+      if (w == 0 && c > 0 && c % keep_every == 0)
+        kept.push_back({c, steady_seconds() - t0, {local.params().begin(), local.params().end()}});
+      const std::int64_t epoch = c / per_epoch;
+      data.train.gather(sampler.indices(epoch, c % per_epoch), xb, yb);
+      const double t = steady_seconds();
+      const float loss = local.forward_backward(xb, yb);
+      faults.straggle(w, c, steady_seconds() - t);
+      worker.push(local.grads());
+      losses[std::size_t(2 * epoch)] += loss;
+      losses[std::size_t(2 * epoch + 1)] += 1;
+      done = c + 1;
+    }
+    if (alive) worker.finish();
+  }
+  double seconds[1] = {steady_seconds() - t0};
+  dtlab::baseline::allreduce(world, std::span<double>(seconds), dtlab::ReduceOp::max);
+  // The servers' final parameters are the trained model; every rank gets them.
+  dtlab::baseline::allreduce(world, std::span<float>(assembled));
+  std::copy(assembled.begin(), assembled.end(), model.params().begin());
+  dtlab::baseline::allreduce(world, std::span<double>(losses));
+  std::int64_t samples[1] = {done * sampler.local_batch()};
+  dtlab::baseline::allreduce(world, std::span<std::int64_t>(samples));
+
+  // Worker 0's kept models, evaluated by every rank; the final model closes the curve.
+  const int keeper = roles.worker_rank(0);
+  std::int64_t count[1] = {std::int64_t(kept.size())};
+  dtlab::baseline::broadcast(world, std::span<std::int64_t>(count), keeper);
+  PsRun run;
+  dtlab::Mlp probe(cfg.model);
+  std::vector<std::pair<std::int64_t, dtlab::EpochResult>> evaluated;  // clock, result
+  for (std::int64_t i = 0; i <= count[0]; ++i) {
+    double stamp[2] = {double(clocks), seconds[0]};
+    if (i < count[0]) {
+      if (world.rank() == keeper) {
+        stamp[0] = double(kept[std::size_t(i)].clock);
+        stamp[1] = kept[std::size_t(i)].seconds;
+        std::copy(kept[std::size_t(i)].params.begin(), kept[std::size_t(i)].params.end(), probe.params().begin());
+      }
+      dtlab::baseline::broadcast(world, probe.params(), keeper);
+      dtlab::baseline::broadcast(world, std::span<double>(stamp), keeper);
+    } else {
+      std::copy(assembled.begin(), assembled.end(), probe.params().begin());
+    }
+    dtlab::EpochResult e = dtlab::evaluate(world, probe, data.test);
+    e.seconds = stamp[1];
+    evaluated.push_back({std::int64_t(stamp[0]), e});
+    run.curve.push_back({{"clock", std::int64_t(stamp[0])}, {"seconds", stamp[1]}, {"test_accuracy", e.test_accuracy}});
+    if (!run.time_to_target && e.test_accuracy >= f.target) run.time_to_target = stamp[1];
+  }
+  // An epoch's line is the first model kept at or after its last clock.
+  dtlab::TrainResult& res = run.result;
+  double previous = 0;
+  for (int e = 0; e < cfg.epochs && std::int64_t(e) * per_epoch < clocks; ++e) {
+    const std::int64_t end = std::min(clocks, std::int64_t(e + 1) * per_epoch);
+    const auto it = std::find_if(evaluated.begin(), evaluated.end(), [&](const auto& x) { return x.first >= end; });
+    dtlab::EpochResult er = it->second;
+    er.epoch = e;
+    const double batches = losses[std::size_t(2 * e + 1)];
+    er.train_loss = batches > 0 ? losses[std::size_t(2 * e)] / batches : 0;
+    const double at = er.seconds;
+    er.seconds = at - previous;
+    previous = at;
+    res.epochs.push_back(er);
+  }
+  res.samples = samples[0];
+  res.train_seconds = seconds[0];
+  dtlab::summarise(res, clocks, steady_seconds() - t0);
+  // Server 0 speaks for the servers: every pull and every death reaches each of them.
+  std::vector<std::int64_t> hist = report.staleness_histogram();
+  std::int64_t size[1] = {std::int64_t(hist.size())};
+  dtlab::baseline::broadcast(world, std::span<std::int64_t>(size), 0);
+  hist.resize(std::size_t(size[0]));
+  dtlab::baseline::broadcast(world, std::span<std::int64_t>(hist), 0);
+  run.staleness = hist;
+  run.dead = report.dead;
+  return run;
+}
+
+}  // namespace lab04::programs
