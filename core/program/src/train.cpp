@@ -268,6 +268,7 @@ int train_main(int argc, char** argv, const std::string& description, const Stra
   app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   TrainOptions o;
   if (!strategies.hidden.empty()) o.cfg.model.hidden = strategies.hidden;
+  if (strategies.lr > 0) o.cfg.lr = strategies.lr;
   add_train_options(app, o, fmt::format("How ranks keep in step: {}", fmt::join(strategies.names, ", ")));
   if (add_options) add_options(app);
   return mpi_main(argc, argv, app, o.launch, [&] { return run_training(o, strategies); });

@@ -130,9 +130,11 @@ json model_clock(const Comm& world, const std::string& kind, std::uint64_t n, co
   if (!trace.empty()) dtlab::write_chrome_trace(trace, ps, r, dtlab::TraceClock::model);
   const int S = job.roles.servers, W = job.roles.workers;
   const double bytes = 4.0 * double(n);
-  // A pull and a push move the model once each way through every worker's link, and W/S of it
-  // through every server's: the busier side sets the time.
-  const double formula = 2 * std::max(1.0, double(W) / S) * bytes * cm.beta;
+  // A worker's link carries the model in (its pull), then out (its push): 2 N. A server's out-link
+  // sends its range to the W workers one after another, so the last worker has its pull after
+  // W N / S, and then pushes N: (1 + W / S) N. (Exact when every server answers the workers in the
+  // same order; the replay may find a worse order.)
+  const double formula = std::max(2.0, 1.0 + double(W) / S) * bytes * cm.beta;
   const double ring = dtlab::ring_allreduce_cost(W, bytes, cm);
   json out = {{"bytes", n},
               {"correct", correct},
@@ -140,7 +142,7 @@ json model_clock(const Comm& world, const std::string& kind, std::uint64_t n, co
               {"formula_seconds", formula},
               {"ring_allreduce_seconds", ring},
               {"note", fmt::format("{} servers, {} workers, {} keys: a BSP clock takes {:.3f} ms modeled; the bandwidth "
-                                   "term 2 max(1, W/S) N beta is {:.3f} ms, a ring allreduce of the same gradients on "
+                                   "term max(2, 1 + W/S) N beta is {:.3f} ms, a ring allreduce of the same gradients on "
                                    "the {} workers {:.3f} ms",
                                    S, W, n, r.makespan * 1e3, formula * 1e3, W, ring * 1e3)}};
   if (!correct) out["problem"] = "after the clock the model is not synchronous SGD's, so its cost does not count";

@@ -2,7 +2,8 @@
 // `dtlab train --strategy ps-bsp|ps-ssp|ps-asp --servers S [--staleness s] --impl mine` (on your
 // Server and Worker: lab04_train_starter) or the reference's (lab04_train_reference). The first S
 // ranks serve, the others work; it takes every option of `dtlab train`, and --inject adds a
-// straggler or a dead worker from the seeded fault plan:
+// straggler or a dead worker from the seeded fault plan (the learning rate defaults to 0.1, see
+// main):
 //
 //   dtlab train --strategy ps-ssp --ranks 5 --servers 1 --staleness 3 --inject slow:rank=3,factor=4
 #include <fmt/format.h>
@@ -15,6 +16,9 @@ int main(int argc, char** argv) {
   lab04::programs::Flags f;
   dtlab::program::Strategies s;
   s.names = lab04::programs::kStrategies;
+  // Half of dtlab train's 0.2: with Nesterov momentum 0.9, stale gradients diverge at 0.2 (ASP on
+  // 2 workers ended at 10% test accuracy, docs/results/lab04.md); every strategy gets the same.
+  s.lr = 0.1;
   s.make_loop = [&f](const std::string& name) -> dtlab::program::Strategies::Loop {
     return [&f, name](const dtlab::TrainConfig& cfg, const dtlab::DataSplit& data, const dtlab::Comm& world,
                       dtlab::Mlp& model, nlohmann::json& extra) {

@@ -54,6 +54,8 @@ struct Strategies {
   std::function<Loop(const std::string& name)> make_loop;
   // The model's hidden widths unless --hidden is given; empty: dtlab's default (512,256).
   std::vector<int> hidden;
+  // The peak learning rate unless --lr is given; 0: dtlab's default.
+  double lr = 0;
   // On the GPU (dtlab/cuda/train.hpp's loop makes each rank's strategy for its own device); empty
   // where the program has none.
   using GpuMaker = std::function<std::unique_ptr<cuda::GpuStrategy>(cuda::DeviceComm&)>;

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Lab 04's staleness sweep: trains with BSP, SSP(s) and ASP, without and with a straggler, and
+draws what the handout shows from the runs' JSON reports.
+
+    python3 labs/04-parameter-server/figures/sweep.py run OUTDIR [--ranks 3] [--servers 1]
+        [--epochs 5] [--cluster] [--dtlab build/bin/dtlab]
+    python3 labs/04-parameter-server/figures/sweep.py draw OUTDIR [--svg FILE] [--histogram-svg FILE] [--table]
+
+`run` writes OUTDIR/<straggler>-<s>.json (one `dtlab train --json` report each) for s in
+{0, 1, 3, 10, async} and stragglers none, persistent (the last worker, 4x slower) and transient
+(a different worker 4x slower every clock, drawn from the seed). `draw` prints a Markdown table
+(--table), an SVG of test accuracy against wall time, one panel per straggler (--svg), and one of
+the staleness histograms of SSP(3) and ASP (--histogram-svg). Python 3 standard library only.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+BOUNDS = ["0", "1", "3", "10", "async"]
+STRAGGLERS = ["none", "persistent", "transient"]
+
+
+def strategy_args(bound):
+    if bound == "0":
+        return ["--strategy", "ps-bsp"]
+    if bound == "async":
+        return ["--strategy", "ps-asp"]
+    return ["--strategy", "ps-ssp", "--staleness", bound]
+
+
+def straggler_args(kind, workers):
+    if kind == "persistent":
+        return ["--inject", f"slow:rank={workers - 1},factor=4"]
+    if kind == "transient":
+        return ["--inject", "slow:rank=any,factor=4"]
+    return []
+
+
+def run(a):
+    os.makedirs(a.outdir, exist_ok=True)
+    workers = a.ranks - a.servers
+    for kind in STRAGGLERS:
+        for bound in BOUNDS:
+            out = os.path.join(a.outdir, f"{kind}-{bound}.json")
+            cmd = [a.dtlab, "train", "--ranks", str(a.ranks), "--servers", str(a.servers), "--epochs", str(a.epochs),
+                   "--json", out, "-q"] + strategy_args(bound) + straggler_args(kind, workers)
+            if a.cluster:
+                cmd.append("--cluster")
+            print(" ".join(cmd), flush=True)
+            subprocess.run(cmd, check=True)
+
+
+def load(outdir):
+    runs = {}
+    for kind in STRAGGLERS:
+        for bound in BOUNDS:
+            path = os.path.join(outdir, f"{kind}-{bound}.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    runs[(kind, bound)] = json.load(f)
+    return runs
+
+
+def label(bound):
+    return {"0": "BSP", "async": "ASP"}.get(bound, f"SSP({bound})")
+
+
+def table(runs):
+    print("| straggler | consistency | time to 85% | vs BSP | final accuracy | train time | mean staleness | max |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for kind in STRAGGLERS:
+        bsp = runs.get((kind, "0"), {}).get("time_to_target_seconds")
+        for bound in BOUNDS:
+            r = runs.get((kind, bound))
+            if not r:
+                continue
+            h = r["staleness_histogram"]
+            pulls = sum(h)
+            mean = sum(i * c for i, c in enumerate(h)) / pulls if pulls else 0
+            worst = max((i for i, c in enumerate(h) if c), default=0)
+            t = r["time_to_target_seconds"]
+            ratio = f"{100 * t / bsp:.0f}%" if t is not None and bsp else "—"
+            tt = f"{t:.1f} s" if t is not None else "never"
+            print(f"| {kind} | {label(bound)} | {tt} | {ratio} | {100 * r['test_accuracy']:.2f}% | "
+                  f"{r['train_seconds']:.1f} s | {mean:.2f} | {worst} |")
+
+
+COLORS = {"0": "#1f77b4", "1": "#2ca02c", "3": "#ff7f0e", "10": "#9467bd", "async": "#d62728"}
+
+
+def svg(runs, path, title):
+    panel_w, panel_h, left, top, gap = 300, 220, 50, 50, 40
+    width = left + len(STRAGGLERS) * (panel_w + gap)
+    height = top + panel_h + 90
+    tmax = max((p["seconds"] for r in runs.values() for p in r["accuracy_curve"]), default=1)
+    amin, amax = 0.70, 0.92
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{left}" y="20" font-size="15" font-weight="bold">{title}</text>']
+    for i, kind in enumerate(STRAGGLERS):
+        x0 = left + i * (panel_w + gap)
+        y0 = top
+        out.append(f'<text x="{x0}" y="{y0 - 8}" font-weight="bold">straggler: {kind}</text>')
+        out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" fill="none" stroke="#999"/>')
+        for acc in (0.75, 0.80, 0.85, 0.90):
+            y = y0 + panel_h * (1 - (acc - amin) / (amax - amin))
+            dash = "" if acc == 0.85 else ' stroke-dasharray="2,3"'
+            out.append(f'<line x1="{x0}" x2="{x0 + panel_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ccc"{dash}/>')
+            out.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{int(acc * 100)}%</text>')
+        for k in range(5):
+            t = tmax * k / 4
+            x = x0 + panel_w * k / 4
+            out.append(f'<text x="{x:.1f}" y="{y0 + panel_h + 14}" text-anchor="middle" font-size="10">{t:.0f} s</text>')
+        for bound in BOUNDS:
+            r = runs.get((kind, bound))
+            if not r:
+                continue
+            pts = []
+            for p in r["accuracy_curve"]:
+                x = x0 + panel_w * p["seconds"] / tmax
+                a = min(max(p["test_accuracy"], amin), amax)
+                pts.append(f"{x:.1f},{y0 + panel_h * (1 - (a - amin) / (amax - amin)):.1f}")
+            out.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{COLORS[bound]}" stroke-width="1.8"/>')
+    ly = top + panel_h + 40
+    for j, bound in enumerate(BOUNDS):
+        x = left + j * 120
+        out.append(f'<line x1="{x}" x2="{x + 24}" y1="{ly}" y2="{ly}" stroke="{COLORS[bound]}" stroke-width="3"/>')
+        out.append(f'<text x="{x + 30}" y="{ly + 4}">{label(bound)}</text>')
+    out.append(f'<text x="{left}" y="{ly + 30}" font-size="11">test accuracy of worker 0\'s pulled model against wall '
+               f'time; the solid grid line is the 85% target</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+BUCKETS = [(0, 0), (1, 1), (2, 2), (3, 3), (4, 10), (11, 63), (64, 1 << 30)]
+
+
+def bucket_name(lo, hi):
+    return str(lo) if lo == hi else (f"{lo}+" if hi >= 1 << 30 else f"{lo}-{hi}")
+
+
+def histogram_svg(runs, path, title):
+    """The share of pulls at each staleness, SSP(3) and ASP, one panel per straggler."""
+    shown = ["3", "async"]
+    panel_w, panel_h, left, top, gap = 300, 180, 50, 50, 40
+    width = left + len(STRAGGLERS) * (panel_w + gap)
+    height = top + panel_h + 80
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{left}" y="20" font-size="15" font-weight="bold">{title}</text>']
+    slot = panel_w / len(BUCKETS)
+    bar = slot / (len(shown) + 1)
+    for i, kind in enumerate(STRAGGLERS):
+        x0, y0 = left + i * (panel_w + gap), top
+        out.append(f'<text x="{x0}" y="{y0 - 8}" font-weight="bold">straggler: {kind}</text>')
+        out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" fill="none" stroke="#999"/>')
+        for frac in (0.25, 0.5, 0.75):
+            y = y0 + panel_h * (1 - frac)
+            out.append(f'<line x1="{x0}" x2="{x0 + panel_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+            out.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{int(frac * 100)}%</text>')
+        for b, (lo, hi) in enumerate(BUCKETS):
+            out.append(f'<text x="{x0 + slot * (b + 0.5):.1f}" y="{y0 + panel_h + 14}" text-anchor="middle" '
+                       f'font-size="10">{bucket_name(lo, hi)}</text>')
+            for j, bound in enumerate(shown):
+                r = runs.get((kind, bound))
+                if not r:
+                    continue
+                h = r["staleness_histogram"]
+                share = sum(h[lo:hi + 1]) / max(sum(h), 1)
+                x = x0 + slot * b + bar * (j + 0.5)
+                out.append(f'<rect x="{x:.1f}" y="{y0 + panel_h * (1 - share):.1f}" width="{bar:.1f}" '
+                           f'height="{panel_h * share:.1f}" fill="{COLORS[bound]}"/>')
+    ly = top + panel_h + 40
+    for j, bound in enumerate(shown):
+        x = left + j * 120
+        out.append(f'<rect x="{x}" y="{ly - 8}" width="16" height="10" fill="{COLORS[bound]}"/>')
+        out.append(f'<text x="{x + 22}" y="{ly + 2}">{label(bound)}</text>')
+    out.append(f'<text x="{left}" y="{ly + 26}" font-size="11">share of the pulls at each staleness (clocks the read '
+               f'misses), at server 0</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("outdir")
+    r.add_argument("--ranks", type=int, default=3)
+    r.add_argument("--servers", type=int, default=1)
+    r.add_argument("--epochs", type=int, default=5)
+    r.add_argument("--cluster", action="store_true")
+    r.add_argument("--dtlab", default="build/bin/dtlab")
+    d = sub.add_parser("draw")
+    d.add_argument("outdir")
+    d.add_argument("--svg")
+    d.add_argument("--title", default="Time to accuracy with BSP, SSP(s) and ASP")
+    d.add_argument("--table", action="store_true")
+    d.add_argument("--histogram-svg")
+    a = p.parse_args()
+    if a.cmd == "run":
+        run(a)
+        return
+    runs = load(a.outdir)
+    if not runs:
+        sys.exit(f"no runs in {a.outdir}")
+    if a.table:
+        table(runs)
+    if a.svg:
+        svg(runs, a.svg, a.title)
+    if a.histogram_svg:
+        histogram_svg(runs, a.histogram_svg, "Staleness of the pulls: SSP(3) and ASP")
+
+
+if __name__ == "__main__":
+    main()
