@@ -7,7 +7,8 @@ wrote); model figures say so on the figure and take every value from dtlab's own
 (core/include/dtlab/formulas.hpp, core/src/formulas_*.cpp), asked through `dtlab calc --batch`:
 this script has no copy of any formula. The dtlab binary is $DTLAB_BIN, else build/bin/dtlab
 (./dtlab build makes it). The DDP step timeline is labs/02-data-parallel/figures/ddp-step.svg,
-copied (docs/figures/README.md makes it).
+copied (docs/figures/README.md makes it). Lab 04's staleness figure is drawn by the lab's own
+labs/04-parameter-server/figures/sweep.py from its sweep's JSON, as `sweep.py draw` draws it.
 
 Hand-written SVG, Python 3 standard library only. Deterministic: the same inputs give the same
 bytes (no dates, no dictionaries in arbitrary order, fixed number formats), so a test can
@@ -36,6 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # (docs/results/README.md); point this at it, regenerate, and check the slides' numbers.
 DEFAULT_DATA = ROOT / "docs" / "results" / "data" / "2026-11-24-cpu-2core"
 DDP_STEP_SVG = ROOT / "labs" / "02-data-parallel" / "figures" / "ddp-step.svg"
+# Lab 04's staleness sweep (`sweep.py run`) and the script that draws it (`sweep.py draw`).
+LAB04_SWEEP = ROOT / "docs" / "results" / "data" / "2026-12-07-cpu-2core-zen5" / "lab04" / "sweep-local"
+LAB04_SWEEP_PY = ROOT / "labs" / "04-parameter-server" / "figures" / "sweep.py"
 
 FONT = "system-ui, -apple-system, 'Segoe UI', 'Noto Sans', Helvetica, Arial, sans-serif"
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies (as docs/figures uses).
@@ -1010,6 +1014,25 @@ def fig_ddp_step() -> str:
     return DDP_STEP_SVG.read_text(encoding="utf-8")
 
 
+def fig_lab04_staleness() -> str:
+    """What `sweep.py draw LAB04_SWEEP --svg FILE` writes, byte for byte: the lab's own drawing."""
+    import importlib.util
+    import tempfile
+    for p in (LAB04_SWEEP_PY, LAB04_SWEEP):
+        if not p.exists():
+            sys.exit(f"make_figures: {p} is missing (labs/04-parameter-server/figures/sweep.py run makes the data)")
+    spec = importlib.util.spec_from_file_location("lab04_sweep", LAB04_SWEEP_PY)
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    runs = sweep.load(str(LAB04_SWEEP))
+    if not runs:
+        sys.exit(f"make_figures: no runs in {LAB04_SWEEP}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "lab04-staleness.svg"
+        sweep.svg(runs, str(path), "Time to accuracy with BSP, SSP(s) and ASP")
+        return path.read_text(encoding="utf-8")
+
+
 FIGURES = [  # file, maker, needs data, source (for --list and slides/README.md)
     ("pingpong-fit.svg", fig_pingpong, True, "pingpong.json"),
     ("binomial-broadcast.svg", fig_binomial, False, "diagram: the binomial tree of Lab 01 §3, p = 8"),
@@ -1026,6 +1049,8 @@ FIGURES = [  # file, maker, needs data, source (for --list and slides/README.md)
     ("pipeline-bubble.svg", fig_pipeline, False, "model: pipeline_bubble_fraction"),
     ("compression-bytes.svg", fig_compression_bytes, False, "model: topk_bytes, sign_bytes, qsgd_bytes"),
     ("ddp-step.svg", fig_ddp_step, False, "copy of labs/02-data-parallel/figures/ddp-step.svg"),
+    ("lab04-staleness.svg", fig_lab04_staleness, False,
+     "2026-12-07-cpu-2core-zen5/lab04/sweep-local/*.json, drawn by labs/04-parameter-server/figures/sweep.py"),
 ]
 
 
