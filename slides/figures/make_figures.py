@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT / "docs" / "results" / "data" / "2026-11-24-cpu-2core"
 DDP_STEP_SVG = ROOT / "labs" / "02-data-parallel" / "figures" / "ddp-step.svg"
 # Lab 04's staleness sweep (`sweep.py run`) and the script that draws it (`sweep.py draw`).
-LAB04_SWEEP = ROOT / "docs" / "results" / "data" / "2026-12-07-cpu-2core-zen5" / "lab04" / "sweep-local"
+LAB04_SWEEP = ROOT / "docs" / "results" / "data" / "2026-12-07-cpu-2core" / "lab04" / "sweep-local"
 LAB04_SWEEP_PY = ROOT / "labs" / "04-parameter-server" / "figures" / "sweep.py"
 
 FONT = "system-ui, -apple-system, 'Segoe UI', 'Noto Sans', Helvetica, Arial, sans-serif"
@@ -1050,7 +1050,7 @@ FIGURES = [  # file, maker, needs data, source (for --list and slides/README.md)
     ("compression-bytes.svg", fig_compression_bytes, False, "model: topk_bytes, sign_bytes, qsgd_bytes"),
     ("ddp-step.svg", fig_ddp_step, False, "copy of labs/02-data-parallel/figures/ddp-step.svg"),
     ("lab04-staleness.svg", fig_lab04_staleness, False,
-     "2026-12-07-cpu-2core-zen5/lab04/sweep-local/*.json, drawn by labs/04-parameter-server/figures/sweep.py"),
+     "2026-12-07-cpu-2core/lab04/sweep-local/*.json, drawn by labs/04-parameter-server/figures/sweep.py"),
 ]
 
 
