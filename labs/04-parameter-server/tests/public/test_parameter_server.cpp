@@ -260,7 +260,7 @@ TEST(Load, ManyPushesInFlightAddUpExactly) {
     Plan p;
     p.servers = 2;
     p.workers = 2;
-    p.n = 3001;
+    p.n = 40001;  // ranges of 80 KB: above any eager limit (shared memory 4 KB, TCP 64 KB)
     p.clocks = 60;
     p.pull_every_clock = false;
     p.gradient = [](int w, std::int64_t c, std::span<const float>, std::span<float> g) {
