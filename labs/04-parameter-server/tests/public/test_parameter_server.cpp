@@ -46,42 +46,15 @@ TEST(KeyRanges, MissingServerIsAnError) {
 
 // ---- BSP is synchronous SGD ----
 
-// Jobs whose worker count is a power of two, so the mean of integer gradients is exact.
-void expect_bsp_equals_sync_sgd(int servers, int workers, std::size_t n) {
-  LAB04_NEEDS_RANKS(servers + workers);
-  SCOPED_TRACE(testing::Message() << servers << " servers, " << workers << " workers, " << n << " keys");
-  Plan p;
-  p.servers = servers;
-  p.workers = workers;
-  p.n = n;
-  p.initial = dyadic_values(n, 3);
-  p.clocks = 6;
-  p.gradient = dyadic_gradient(17);
-  p.config.optimizer = {.name = "sgd", .momentum = 0.5};
-  p.config.lr = [](std::int64_t c) { return c % 2 ? 0.0625 : 0.125; };
-  const std::vector<double> want = synchronous_sgd(p, 0.5);
-  const Outcome o = run_job(dtlab::Comm::world(), p);
-  if (!o.in_job) return;
-  std::size_t wrong = 0, first = 0;
-  for (std::size_t k = 0; k < n; ++k)
-    if (double(o.params[k]) != want[k] && wrong++ == 0) first = k;
-  EXPECT_EQ(wrong, 0u) << "keys differ from synchronous SGD, the first is key " << first << ": " << o.params[first]
-                       << " where SGD on the mean of the pushes, one step per clock, gives " << want[first];
-  if (o.server) {
-    EXPECT_EQ(o.report.updates, p.clocks) << "BSP takes one optimizer step per clock";
-    EXPECT_EQ(o.report.pushes, p.clocks * workers);
-    EXPECT_TRUE(o.report.dead.empty());
-  }
-}
-
 TEST(Bsp, EqualsSynchronousSgdToTheBit) {
   // Every value here is a multiple of a power of two with few significant bits, so float sums
   // are exact in any order: one bit off is a mistake, not rounding.
-  expect_bsp_equals_sync_sgd(1, 1, 50);
-  expect_bsp_equals_sync_sgd(1, 2, 50);
-  expect_bsp_equals_sync_sgd(2, 2, 101);
-  expect_bsp_equals_sync_sgd(1, 4, 37);
-  expect_bsp_equals_sync_sgd(3, 2, 202);
+  const auto lr = [](std::int64_t c) { return c % 2 ? 0.0625 : 0.125; };
+  expect_bsp_equals_sync_sgd(1, 1, 50, 6, 3, 17, lr);
+  expect_bsp_equals_sync_sgd(1, 2, 50, 6, 3, 17, lr);
+  expect_bsp_equals_sync_sgd(2, 2, 101, 6, 3, 17, lr);
+  expect_bsp_equals_sync_sgd(1, 4, 37, 6, 3, 17, lr);
+  expect_bsp_equals_sync_sgd(3, 2, 202, 6, 3, 17, lr);
 }
 
 TEST(Bsp, TrainsTheMlpAsSynchronousSgd) {
@@ -316,16 +289,12 @@ TEST(Failures, DeadWorkerIsNoticedByTimeoutAndTheOthersGoOn) {
     EXPECT_LT(took, 20.0) << "noticing the dead worker took far longer than the 0.5 s timeout";
     // Clocks 0 and 1 are the mean of 3 pushes; the later ones of the 2 live workers' (BSP, SSP),
     // or every push scaled by 1/3 (ASP).
-    for (std::size_t k = 0; k < p.n; ++k) {
-      const std::int64_t r = std::int64_t(k) % h.residues(), w = r / h.clocks, c = r % h.clocks;
-      const bool pushed = w != 1 || c < 2;
-      const double live = staleness == kAsync || c < 2 ? 3 : 2;
-      const double want = pushed ? -1.0 / live : 0.0;
-      if (std::abs(double(o.params[k]) - want) > 1e-6) {
-        ADD_FAILURE() << "key " << k << " (worker " << w << ", clock " << c << ") holds " << o.params[k] << ", expected " << want;
-        break;
-      }
-    }
+    EXPECT_EQ(first_unexpected_key(o.params, h, [&](std::int64_t w, std::int64_t c) {
+                const bool pushed = w != 1 || c < 2;
+                const double live = staleness == kAsync || c < 2 ? 3 : 2;
+                return pushed ? -1.0 / live : 0.0;
+              }),
+              "");
   }
 }
 
@@ -344,7 +313,9 @@ TEST(Failures, SlowWorkerIsNotTakenForDead) {
     if (w == 1 && c == 2) std::this_thread::sleep_for(std::chrono::milliseconds(400));
   };
   const Outcome o = run_job(dtlab::Comm::world(), p);
-  if (o.in_job && o.server) EXPECT_TRUE(o.report.dead.empty()) << "a worker slower than usual but within the timeout was taken for dead";
+  if (o.in_job && o.server) {
+    EXPECT_TRUE(o.report.dead.empty()) << "a worker slower than usual but within the timeout was taken for dead";
+  }
 }
 
 TEST(Stop, WorkersThatStopAtDifferentClocksStopEveryServer) {
@@ -368,15 +339,11 @@ TEST(Stop, WorkersThatStopAtDifferentClocksStopEveryServer) {
       EXPECT_EQ(o.report.updates, staleness == kAsync ? 15 : 7);
     }
     // Clock c's mean is over the workers that pushed it (ASP: every push scaled by 1/3).
-    for (std::size_t k = 0; k < p.n; ++k) {
-      const std::int64_t r = std::int64_t(k) % h.residues(), w = r / h.clocks, c = r % h.clocks;
-      const double pushers = staleness == kAsync ? 3 : 1 + (c < 3) + (c < 5);
-      const double want = c < p.clocks_of[std::size_t(w)] ? -1.0 / pushers : 0.0;
-      if (std::abs(double(o.params[k]) - want) > 1e-6) {
-        ADD_FAILURE() << "key " << k << " (worker " << w << ", clock " << c << ") holds " << o.params[k] << ", expected " << want;
-        break;
-      }
-    }
+    EXPECT_EQ(first_unexpected_key(o.params, h, [&](std::int64_t w, std::int64_t c) {
+                const double pushers = staleness == kAsync ? 3 : 1 + (c < 3) + (c < 5);
+                return c < p.clocks_of[std::size_t(w)] ? -1.0 / pushers : 0.0;
+              }),
+              "");
   }
 }
 
@@ -438,10 +405,12 @@ TEST(OpLog, PushesAndPullsMoveEachRangeOncePerClockToAllServersAtOnce) {
       EXPECT_EQ(pushes[std::size_t(s)], p.clocks) << "pushes to server " << s << ": one per clock";
       EXPECT_EQ(replies[std::size_t(s)], p.clocks) << "pulls from server " << s << ": one per clock";
     }
-    for (const auto& win : windows)
-      if (!win.empty())
+    for (const auto& win : windows) {
+      if (!win.empty()) {
         EXPECT_EQ(int(win.size()), p.servers) << "a pull waited for a reply before it had asked every server: "
                                                  "servers answer one after another instead of all at once";
+      }
+    }
   }
   for (int s = 0; s < p.servers; ++s) {
     std::uint64_t data = 0, control = 0;

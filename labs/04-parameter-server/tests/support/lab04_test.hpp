@@ -239,6 +239,20 @@ inline Holds read_holds(std::span<const float> model, const OneHot& h, std::size
   return out;
 }
 
+// The first key of a one-hot model that does not hold want(w, c) for its update (w, c), said in
+// words; empty when every key does. For runs where clocks are means over fewer than W pushes.
+inline std::string first_unexpected_key(std::span<const float> model, const OneHot& h,
+                                        const std::function<double(std::int64_t w, std::int64_t c)>& want) {
+  for (std::size_t k = 0; k < model.size(); ++k) {
+    const std::int64_t r = std::int64_t(k) % h.residues(), w = r / h.clocks, c = r % h.clocks;
+    const double expected = want(w, c);
+    if (std::abs(double(model[k]) - expected) > 1e-6)
+      return "key " + std::to_string(k) + " (worker " + std::to_string(w) + ", clock " + std::to_string(c) +
+             ") holds " + std::to_string(model[k]) + ", expected " + std::to_string(expected);
+  }
+  return "";
+}
+
 // ---- serial synchronous SGD: the oracle BSP is compared with ----
 
 // Plain SGD with momentum mu (PyTorch's rule, no Nesterov, no weight decay) on the mean of the W
@@ -280,6 +294,42 @@ inline std::vector<float> dyadic_values(std::size_t n, std::uint64_t seed) {
   std::vector<float> v(n);
   for (float& x : v) x = float(int(rng.below(33)) - 16) / 16.0f;
   return v;
+}
+
+// BSP against serial synchronous SGD, to the bit, on a job of S servers and W workers, n keys and
+// the given clocks: parameters that are multiples of 1/16 (from values_seed), integer gradients (from
+// gradient_seed), momentum 0.5 and a learning rate lr(c) that is a power of two. Every value is
+// then a multiple of a power of two with few significant bits, so float sums are exact in any
+// order: one bit off is a mistake, not rounding. The worker count must be a power of two, so that
+// the mean is exact too.
+inline void expect_bsp_equals_sync_sgd(int servers, int workers, std::size_t n, std::int64_t clocks,
+                                       std::uint64_t values_seed, std::uint64_t gradient_seed,
+                                       std::function<double(std::int64_t)> lr) {
+  LAB04_NEEDS_RANKS(servers + workers);
+  Plan p;
+  p.servers = servers;
+  p.workers = workers;
+  p.n = n;
+  p.clocks = clocks;
+  SCOPED_TRACE(testing::Message() << p.servers << " servers, " << p.workers << " workers, " << p.n << " keys");
+  p.initial = dyadic_values(p.n, values_seed);
+  p.gradient = dyadic_gradient(gradient_seed);
+  p.config.optimizer = {.name = "sgd", .momentum = 0.5};
+  p.config.lr = std::move(lr);
+  const std::vector<double> want = synchronous_sgd(p, 0.5);
+  const Outcome o = run_job(dtlab::Comm::world(), p);
+  if (!o.in_job) return;
+  std::size_t wrong = 0, first = 0;
+  for (std::size_t k = 0; k < p.n; ++k)
+    if (double(o.params[k]) != want[k] && wrong++ == 0) first = k;
+  EXPECT_EQ(wrong, 0u) << "keys differ from synchronous SGD, the first is key " << first << ": "
+                       << (wrong ? o.params[first] : 0.0f) << " where SGD on the mean of the pushes, one step "
+                       << "per clock, gives " << (wrong ? want[first] : 0.0);
+  if (o.server) {
+    EXPECT_EQ(o.report.updates, p.clocks) << "BSP takes one optimizer step per clock";
+    EXPECT_EQ(o.report.pushes, p.clocks * p.workers);
+    EXPECT_TRUE(o.report.dead.empty());
+  }
 }
 
 }  // namespace lab04::test
