@@ -87,6 +87,22 @@ def table(runs):
                   f"{r['train_seconds']:.1f} s | {mean:.2f} | {worst} |")
 
 
+def svg_start(width, height, left, title):
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+            f'<rect width="{width}" height="{height}" fill="white"/>',
+            f'<text x="{left}" y="20" font-size="15" font-weight="bold">{title}</text>']
+
+
+def panel_frame(out, x0, y0, width, height, kind):
+    out.append(f'<text x="{x0}" y="{y0 - 8}" font-weight="bold">straggler: {kind}</text>')
+    out.append(f'<rect x="{x0}" y="{y0}" width="{width}" height="{height}" fill="none" stroke="#999"/>')
+
+
+def svg_write(out, path):
+    with open(path, "w") as f:
+        f.write("\n".join(out + ["</svg>"]) + "\n")
+
+
 COLORS = {"0": "#1f77b4", "1": "#2ca02c", "3": "#ff7f0e", "10": "#9467bd", "async": "#d62728"}
 
 
@@ -96,14 +112,11 @@ def svg(runs, path, title):
     height = top + panel_h + 90
     tmax = max((p["seconds"] for r in runs.values() for p in r["accuracy_curve"]), default=1)
     amin, amax = 0.70, 0.92
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{left}" y="20" font-size="15" font-weight="bold">{title}</text>']
+    out = svg_start(width, height, left, title)
     for i, kind in enumerate(STRAGGLERS):
         x0 = left + i * (panel_w + gap)
         y0 = top
-        out.append(f'<text x="{x0}" y="{y0 - 8}" font-weight="bold">straggler: {kind}</text>')
-        out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" fill="none" stroke="#999"/>')
+        panel_frame(out, x0, y0, panel_w, panel_h, kind)
         for acc in (0.75, 0.80, 0.85, 0.90):
             y = y0 + panel_h * (1 - (acc - amin) / (amax - amin))
             dash = "" if acc == 0.85 else ' stroke-dasharray="2,3"'
@@ -130,9 +143,7 @@ def svg(runs, path, title):
         out.append(f'<text x="{x + 30}" y="{ly + 4}">{label(bound)}</text>')
     out.append(f'<text x="{left}" y="{ly + 30}" font-size="11">test accuracy of worker 0\'s pulled model against wall '
                f'time; the solid grid line is the 85% target</text>')
-    out.append("</svg>")
-    with open(path, "w") as f:
-        f.write("\n".join(out) + "\n")
+    svg_write(out, path)
 
 
 BUCKETS = [(0, 0), (1, 1), (2, 2), (3, 3), (4, 10), (11, 63), (64, 1 << 30)]
@@ -148,15 +159,12 @@ def histogram_svg(runs, path, title):
     panel_w, panel_h, left, top, gap = 300, 180, 50, 50, 40
     width = left + len(STRAGGLERS) * (panel_w + gap)
     height = top + panel_h + 80
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{left}" y="20" font-size="15" font-weight="bold">{title}</text>']
+    out = svg_start(width, height, left, title)
     slot = panel_w / len(BUCKETS)
     bar = slot / (len(shown) + 1)
     for i, kind in enumerate(STRAGGLERS):
         x0, y0 = left + i * (panel_w + gap), top
-        out.append(f'<text x="{x0}" y="{y0 - 8}" font-weight="bold">straggler: {kind}</text>')
-        out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" fill="none" stroke="#999"/>')
+        panel_frame(out, x0, y0, panel_w, panel_h, kind)
         for frac in (0.25, 0.5, 0.75):
             y = y0 + panel_h * (1 - frac)
             out.append(f'<line x1="{x0}" x2="{x0 + panel_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
@@ -180,9 +188,7 @@ def histogram_svg(runs, path, title):
         out.append(f'<text x="{x + 22}" y="{ly + 2}">{label(bound)}</text>')
     out.append(f'<text x="{left}" y="{ly + 26}" font-size="11">share of the pulls at each staleness (clocks the read '
                f'misses), at server 0</text>')
-    out.append("</svg>")
-    with open(path, "w") as f:
-        f.write("\n".join(out) + "\n")
+    svg_write(out, path)
 
 
 def main():
