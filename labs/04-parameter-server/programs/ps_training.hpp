@@ -22,6 +22,7 @@
 #include "dtlab/baseline.hpp"
 #include "dtlab/error.hpp"
 #include "dtlab/faults.hpp"
+#include "dtlab/program/snapshots.hpp"
 #include "dtlab/train.hpp"
 #include "lab04/parameter_server.hpp"
 
@@ -48,7 +49,7 @@ struct PsRun {
   std::optional<double> time_to_target;  // seconds until worker 0 first pulled a model that reaches f.target
   std::vector<std::int64_t> staleness;   // server 0's histogram of its pulls' staleness
   std::vector<int> dead;                 // workers the servers took for dead (server 0's report)
-  nlohmann::json curve = nlohmann::json::array();  // clock, seconds, test accuracy of each kept model
+  nlohmann::json curve = nlohmann::json::array();  // step, seconds, test accuracy of each kept model
 };
 
 // A staleness histogram in one line: every count when there are few, else its summary.
@@ -86,12 +87,7 @@ inline PsRun train_ps(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& dat
   model.init(cfg.seed);
   const std::vector<float> initial(model.params().begin(), model.params().end());
 
-  struct Kept {
-    std::int64_t clock;
-    double seconds;
-    std::vector<float> params;
-  };
-  std::vector<Kept> kept;  // worker 0's
+  std::vector<dtlab::program::Snapshot> kept;  // worker 0's
   std::vector<double> losses(std::size_t(cfg.epochs) * 2, 0.0);  // per epoch: loss sum, batches
   std::vector<float> assembled(initial.size(), 0.0f);
   ServerReport report;
@@ -143,46 +139,14 @@ inline PsRun train_ps(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& dat
   dtlab::baseline::allreduce(world, std::span<std::int64_t>(samples));
 
   // Worker 0's kept models, evaluated by every rank; the final model closes the curve.
-  const int keeper = roles.worker_rank(0);
-  std::int64_t count[1] = {std::int64_t(kept.size())};
-  dtlab::baseline::broadcast(world, std::span<std::int64_t>(count), keeper);
   PsRun run;
-  dtlab::Mlp probe(cfg.model);
-  std::vector<std::pair<std::int64_t, dtlab::EpochResult>> evaluated;  // clock, result
-  for (std::int64_t i = 0; i <= count[0]; ++i) {
-    double stamp[2] = {double(clocks), seconds[0]};
-    if (i < count[0]) {
-      if (world.rank() == keeper) {
-        stamp[0] = double(kept[std::size_t(i)].clock);
-        stamp[1] = kept[std::size_t(i)].seconds;
-        std::copy(kept[std::size_t(i)].params.begin(), kept[std::size_t(i)].params.end(), probe.params().begin());
-      }
-      dtlab::baseline::broadcast(world, probe.params(), keeper);
-      dtlab::baseline::broadcast(world, std::span<double>(stamp), keeper);
-    } else {
-      std::copy(assembled.begin(), assembled.end(), probe.params().begin());
-    }
-    dtlab::EpochResult e = dtlab::evaluate(world, probe, data.test);
-    e.seconds = stamp[1];
-    evaluated.push_back({std::int64_t(stamp[0]), e});
-    run.curve.push_back({{"clock", std::int64_t(stamp[0])}, {"seconds", stamp[1]}, {"test_accuracy", e.test_accuracy}});
-    if (!run.time_to_target && e.test_accuracy >= f.target) run.time_to_target = stamp[1];
-  }
-  // An epoch's line is the first model kept at or after its last clock.
+  dtlab::program::Curve curve =
+      dtlab::program::evaluate_snapshots(world, roles.worker_rank(0), kept, clocks, seconds[0], assembled, cfg.model,
+                                         data.test, f.target, cfg.epochs, per_epoch, losses);
+  run.time_to_target = curve.time_to_target;
+  run.curve = std::move(curve.points);
   dtlab::TrainResult& res = run.result;
-  double previous = 0;
-  for (int e = 0; e < cfg.epochs && std::int64_t(e) * per_epoch < clocks; ++e) {
-    const std::int64_t end = std::min(clocks, std::int64_t(e + 1) * per_epoch);
-    const auto it = std::find_if(evaluated.begin(), evaluated.end(), [&](const auto& x) { return x.first >= end; });
-    dtlab::EpochResult er = it->second;
-    er.epoch = e;
-    const double batches = losses[std::size_t(2 * e + 1)];
-    er.train_loss = batches > 0 ? losses[std::size_t(2 * e)] / batches : 0;
-    const double at = er.seconds;
-    er.seconds = at - previous;
-    previous = at;
-    res.epochs.push_back(er);
-  }
+  res.epochs = std::move(curve.epochs);
   res.samples = samples[0];
   res.train_seconds = seconds[0];
   dtlab::summarise(res, clocks, steady_seconds() - t0);

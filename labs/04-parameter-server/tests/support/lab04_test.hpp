@@ -31,52 +31,10 @@ namespace lab04::test {
 
 using dtlab::labtest::guarded;
 
-// Ends the whole job when a test runs past its deadline: a worker waiting for a reply that never
-// comes would otherwise hold every rank until the grader's timeout. The message says why.
-class Watchdog {
- public:
-  Watchdog(double seconds, std::string what) : what_(std::move(what)) {
-    thread_ = std::thread([this, seconds] {
-      std::unique_lock lock(mutex_);
-      if (!cv_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return done_; })) {
-        std::fprintf(stderr,
-                     "\n%s did not finish in %.0f s: a worker or server is waiting for a message that never comes "
-                     "(a pull never answered, a push never received, a finish never noticed). Stopping the job.\n",
-                     what_.c_str(), seconds);
-        std::fflush(stderr);
-        std::_Exit(3);
-      }
-    });
-  }
-  ~Watchdog() {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::string what_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
-
-// A watchdog over every test of the program (each takes a few seconds at most).
-class WatchEveryTest : public testing::EmptyTestEventListener {
-  void OnTestStart(const testing::TestInfo& t) override {
-    dog_ = std::make_unique<Watchdog>(60, std::string(t.test_suite_name()) + "." + t.name());
-  }
-  void OnTestEnd(const testing::TestInfo&) override { dog_.reset(); }
-  std::unique_ptr<Watchdog> dog_;
-};
-inline const bool kWatching = [] {
-  testing::UnitTest::GetInstance()->listeners().Append(new WatchEveryTest);
-  return true;
-}();
+// Every test gets 60 s (each takes a few seconds at most), then the job is ended with a message.
+inline const bool kWatching = dtlab::labtest::watch_every_test(
+    60, "a worker or server is waiting for a message that never comes (a pull never answered, a push never received, "
+        "a finish never noticed)");
 
 using Gradient = std::function<void(int worker, std::int64_t clock, std::span<const float> params, std::span<float> grads)>;
 
