@@ -201,14 +201,11 @@ TEST(Hogwild, OneThreadIsSerialSgdToTheBit) {
       EXPECT_EQ(got, want) << "one thread must take epoch_order's steps in order, each at epoch e's rate lr * decay^e";
       EXPECT_EQ(r.steps_per_thread, (std::vector<std::int64_t>{3 * std::int64_t(problem->steps())}));
     }
-}
-
-TEST(Hogwild, BadArgumentsAreErrors) {
-  const ExactProblem p(10, 5, 2, 1);
-  std::vector<float> w(10, 0.0f), short_w(9, 0.0f);
-  EXPECT_THROW(hogwild(p, w, {.threads = 0}), dtlab::Error);
-  EXPECT_THROW(hogwild(p, short_w, {.threads = 1}), dtlab::Error);
-  EXPECT_THROW(hogwild(p, w, {.threads = 1, .epochs = -1}), dtlab::Error);
+  // Bad arguments are errors.
+  std::vector<float> w(sparse.dim(), 0.0f), short_w(sparse.dim() - 1, 0.0f);
+  EXPECT_THROW(hogwild(sparse, w, {.threads = 0}), dtlab::Error);
+  EXPECT_THROW(hogwild(sparse, short_w, {.threads = 1}), dtlab::Error);
+  EXPECT_THROW(hogwild(sparse, w, {.threads = 1, .epochs = -1}), dtlab::Error);
 }
 
 TEST(HogwildThreads, EveryStepIsTakenOnceByItsThread) {
