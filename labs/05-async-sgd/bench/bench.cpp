@@ -106,17 +106,17 @@ json model_gossip(const Comm& world, const std::string& kind, std::uint64_t n, c
   for (auto& rl : logs) std::erase_if(rl.ops, [](const dtlab::Op& op) { return op.kind == dtlab::OpKind::collective; });
   const dtlab::Replay r = dtlab::replay(logs, cm);
   if (!trace.empty()) dtlab::write_chrome_trace(trace, logs, r, dtlab::TraceClock::model);
-  // Every neighbour's message at once: each link carries N floats each way; the d messages leave
-  // one after another over the rank's one link: alpha + d N beta, and the average, (d + 1) N gamma.
+  // Every neighbour's message at once: the d messages of N floats leave over the rank's one link,
+  // one after another: alpha + d N beta (the average is not marked as compute, so no gamma).
   const double bytes = 4.0 * double(n);
-  const double formula = cm.alpha + d * bytes * cm.beta + (d + 1) * bytes * cm.gamma;
+  const double formula = cm.alpha + d * bytes * cm.beta;
   json out = {{"bytes", n},
               {"correct", correct},
               {"metrics", {{"modeled_seconds", r.makespan}}},
               {"formula_seconds", formula},
               {"ring_allreduce_seconds", dtlab::ring_allreduce_cost(p, bytes, cm)},
-              {"note", fmt::format("{} of {} ranks, {} floats: a mixing step takes {:.3f} ms modeled; alpha + d N beta + "
-                                   "(d + 1) N gamma is {:.3f} ms (d = {}), a ring allreduce of the same vector {:.3f} ms",
+              {"note", fmt::format("{} of {} ranks, {} floats: a mixing step takes {:.3f} ms modeled; alpha + d N beta is"
+                                   " {:.3f} ms (d = {}), a ring allreduce of the same vector {:.3f} ms",
                                    kind.substr(7), p, n, r.makespan * 1e3, formula * 1e3, d,
                                    dtlab::ring_allreduce_cost(p, bytes, cm) * 1e3)}};
   if (!correct) out["problem"] = "the mixed vector is not W x, so its cost does not count";
