@@ -18,6 +18,9 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tools"))
+import sweepplot  # noqa: E402
+
 BOUNDS = ["0", "1", "3", "10", "async"]
 STRAGGLERS = ["none", "persistent", "transient"]
 
@@ -87,63 +90,13 @@ def table(runs):
                   f"{r['train_seconds']:.1f} s | {mean:.2f} | {worst} |")
 
 
-def svg_start(width, height, left, title):
-    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
-            f'<rect width="{width}" height="{height}" fill="white"/>',
-            f'<text x="{left}" y="20" font-size="15" font-weight="bold">{title}</text>']
-
-
-def panel_frame(out, x0, y0, width, height, kind):
-    out.append(f'<text x="{x0}" y="{y0 - 8}" font-weight="bold">straggler: {kind}</text>')
-    out.append(f'<rect x="{x0}" y="{y0}" width="{width}" height="{height}" fill="none" stroke="#999"/>')
-
-
-def svg_write(out, path):
-    with open(path, "w") as f:
-        f.write("\n".join(out + ["</svg>"]) + "\n")
-
-
 COLORS = {"0": "#1f77b4", "1": "#2ca02c", "3": "#ff7f0e", "10": "#9467bd", "async": "#d62728"}
 
 
 def svg(runs, path, title):
-    panel_w, panel_h, left, top, gap = 300, 220, 50, 50, 40
-    width = left + len(STRAGGLERS) * (panel_w + gap)
-    height = top + panel_h + 90
-    tmax = max((p["seconds"] for r in runs.values() for p in r["accuracy_curve"]), default=1)
-    amin, amax = 0.70, 0.92
-    out = svg_start(width, height, left, title)
-    for i, kind in enumerate(STRAGGLERS):
-        x0 = left + i * (panel_w + gap)
-        y0 = top
-        panel_frame(out, x0, y0, panel_w, panel_h, kind)
-        for acc in (0.75, 0.80, 0.85, 0.90):
-            y = y0 + panel_h * (1 - (acc - amin) / (amax - amin))
-            dash = "" if acc == 0.85 else ' stroke-dasharray="2,3"'
-            out.append(f'<line x1="{x0}" x2="{x0 + panel_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ccc"{dash}/>')
-            out.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{int(acc * 100)}%</text>')
-        for k in range(5):
-            t = tmax * k / 4
-            x = x0 + panel_w * k / 4
-            out.append(f'<text x="{x:.1f}" y="{y0 + panel_h + 14}" text-anchor="middle" font-size="10">{t:.0f} s</text>')
-        for bound in BOUNDS:
-            r = runs.get((kind, bound))
-            if not r:
-                continue
-            pts = []
-            for p in r["accuracy_curve"]:
-                x = x0 + panel_w * p["seconds"] / tmax
-                a = min(max(p["test_accuracy"], amin), amax)
-                pts.append(f"{x:.1f},{y0 + panel_h * (1 - (a - amin) / (amax - amin)):.1f}")
-            out.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{COLORS[bound]}" stroke-width="1.8"/>')
-    ly = top + panel_h + 40
-    for j, bound in enumerate(BOUNDS):
-        x = left + j * 120
-        out.append(f'<line x1="{x}" x2="{x + 24}" y1="{ly}" y2="{ly}" stroke="{COLORS[bound]}" stroke-width="3"/>')
-        out.append(f'<text x="{x + 30}" y="{ly + 4}">{label(bound)}</text>')
-    out.append(f'<text x="{left}" y="{ly + 30}" font-size="11">test accuracy of worker 0\'s pulled model against wall '
-               f'time; the solid grid line is the 85% target</text>')
-    svg_write(out, path)
+    sweepplot.accuracy_panels(runs, STRAGGLERS, BOUNDS, COLORS, {b: label(b) for b in BOUNDS}, path, title,
+                              "test accuracy of worker 0's pulled model against wall time; the solid grid line is "
+                              "the 85% target", panel_name=lambda kind: f"straggler: {kind}")
 
 
 BUCKETS = [(0, 0), (1, 1), (2, 2), (3, 3), (4, 10), (11, 63), (64, 1 << 30)]
@@ -159,12 +112,12 @@ def histogram_svg(runs, path, title):
     panel_w, panel_h, left, top, gap = 300, 180, 50, 50, 40
     width = left + len(STRAGGLERS) * (panel_w + gap)
     height = top + panel_h + 80
-    out = svg_start(width, height, left, title)
+    out = sweepplot.svg_start(width, height, left, title)
     slot = panel_w / len(BUCKETS)
     bar = slot / (len(shown) + 1)
     for i, kind in enumerate(STRAGGLERS):
         x0, y0 = left + i * (panel_w + gap), top
-        panel_frame(out, x0, y0, panel_w, panel_h, kind)
+        sweepplot.panel_frame(out, x0, y0, panel_w, panel_h, f"straggler: {kind}")
         for frac in (0.25, 0.5, 0.75):
             y = y0 + panel_h * (1 - frac)
             out.append(f'<line x1="{x0}" x2="{x0 + panel_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
@@ -188,7 +141,7 @@ def histogram_svg(runs, path, title):
         out.append(f'<text x="{x + 22}" y="{ly + 2}">{label(bound)}</text>')
     out.append(f'<text x="{left}" y="{ly + 26}" font-size="11">share of the pulls at each staleness (clocks the read '
                f'misses), at server 0</text>')
-    svg_write(out, path)
+    sweepplot.svg_write(out, path)
 
 
 def main():

@@ -199,7 +199,9 @@ inline std::vector<std::vector<float>> replay_async(const AsyncPlan& plan, const
                     << expected_read << " (or, for its first step, the model start() returned)";
       return versions;
     }
-    const double want_lr = step_lr(lr_of(r.version), r.staleness(), plan.config.staleness_aware);
+    // Zhang et al.'s rate, written here independently of the lab's step_lr.
+    const double base = lr_of(r.version);
+    const double want_lr = plan.config.staleness_aware && r.staleness() > 0 ? base / double(r.staleness()) : base;
     if (!(std::abs(r.lr - want_lr) <= 1e-12 * std::abs(want_lr))) {
       ADD_FAILURE() << "learning rate " << r.lr << ", expected " << want_lr << " (base rate of update " << r.version
                     << ", staleness " << r.staleness() << (plan.config.staleness_aware ? ", staleness-aware" : "") << ")";
