@@ -23,6 +23,7 @@
 #include "dtlab/error.hpp"
 #include "dtlab/faults.hpp"
 #include "dtlab/program/snapshots.hpp"
+#include "dtlab/program/traffic.hpp"
 #include "dtlab/train.hpp"
 #include "lab04/parameter_server.hpp"
 
@@ -49,6 +50,7 @@ struct PsRun {
   std::optional<double> time_to_target;  // seconds until worker 0 first pulled a model that reaches f.target
   std::vector<std::int64_t> staleness;   // server 0's histogram of its pulls' staleness
   std::vector<int> dead;                 // workers the servers took for dead (server 0's report)
+  dtlab::program::Traffic traffic;       // sent by the busiest rank (a server)
   nlohmann::json curve = nlohmann::json::array();  // step, seconds, test accuracy of each kept model
 };
 
@@ -92,6 +94,7 @@ inline PsRun train_ps(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& dat
   std::vector<float> assembled(initial.size(), 0.0f);
   ServerReport report;
   std::int64_t done = 0;  // this worker's clocks
+  dtlab::program::reset_traffic();
   world.barrier();
   const double t0 = steady_seconds();
   if (server) {
@@ -130,6 +133,7 @@ inline PsRun train_ps(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& dat
     if (alive) worker.finish();
   }
   double seconds[1] = {steady_seconds() - t0};
+  const dtlab::program::Traffic traffic = dtlab::program::busiest_rank_traffic(world);
   dtlab::baseline::allreduce(world, std::span<double>(seconds), dtlab::ReduceOp::max);
   // The servers' final parameters are the trained model; every rank gets them.
   dtlab::baseline::allreduce(world, std::span<float>(assembled));
@@ -140,6 +144,7 @@ inline PsRun train_ps(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& dat
 
   // Worker 0's kept models, evaluated by every rank; the final model closes the curve.
   PsRun run;
+  run.traffic = traffic;
   dtlab::program::Curve curve =
       dtlab::program::evaluate_snapshots(world, roles.worker_rank(0), kept, clocks, seconds[0], assembled, cfg.model,
                                          data.test, f.target, cfg.epochs, per_epoch, losses);

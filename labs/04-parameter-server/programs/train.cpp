@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
                {"staleness_bound", staleness == lab04::kAsync ? nlohmann::json(nullptr) : nlohmann::json(staleness)},
                {"staleness_histogram", run.staleness},
                {"dead_workers", run.dead},
+               {"bytes_sent", run.traffic.p2p},
+               {"wire_bytes", run.traffic.wire(world.size())},
                {"inject", f.inject},
                {"target_accuracy", f.target},
                {"time_to_target_seconds", run.time_to_target ? nlohmann::json(*run.time_to_target) : nlohmann::json(nullptr)},

@@ -4,6 +4,13 @@
 //                                             sparse logistic regression with D coordinates (D/5
 //                                             samples of 16 features; fastest of 3 epochs)
 //   lab05_bench time  locked/T D...           the same loop under the lock, for comparison
+//   lab05_bench time  mlp-hogwild/T B          seconds per epoch of Hogwild! with T threads on
+//   lab05_bench time  mlp-locked/T B           dtlab's MLP, Fashion-MNIST, mini-batches of B: the
+//                                             dense problem, where every step touches every
+//                                             parameter (one epoch from the same start, lr 0.05)
+//   lab05_bench consensus ring|torus STEPS     gossip's consensus distance after each of STEPS
+//                                             mixing steps from distinct values, next to
+//                                             lambda_2^t times the start
 //   lab05_bench model gossip/ring N ALPHA BETA GAMMA [TRACE.json]
 //   lab05_bench model gossip/torus N ...      one mixing step of N floats on every rank, its op
 //                                             log replayed under the cost model
@@ -20,6 +27,7 @@
 #include "dtlab/costmodel.hpp"
 #include "dtlab/error.hpp"
 #include "dtlab/trace.hpp"
+#include "dtlab/data.hpp"
 #include "lab05/problems.hpp"
 #include "lab05_oracles.hpp"
 
@@ -66,6 +74,74 @@ json time_hogwild(const std::string& kind, const std::vector<std::uint64_t>& siz
     rows.push_back(row);
   }
   return rows;
+}
+
+json time_mlp(const std::string& kind, const std::vector<std::uint64_t>& batches) {
+  dtlab::OpLog::instance().set_enabled(false);
+  int threads = 0;
+  char mode[16] = {};
+  if (std::sscanf(kind.c_str(), "mlp-%15[a-z]/%d", mode, &threads) != 2 || threads < 1 ||
+      (std::string(mode) != "hogwild" && std::string(mode) != "locked"))
+    throw dtlab::Error(fmt::format("'{}': expected mlp-hogwild/T or mlp-locked/T with T >= 1 threads", kind));
+  const bool locked = std::string(mode) == "locked";
+  const dtlab::DataSplit data = dtlab::load_fashion_mnist(dtlab::default_fashion_mnist_dir());
+  json rows = json::array();
+  for (const std::uint64_t batch : batches) {
+    const dtlab::MlpConfig config;
+    const lab05::MlpProblem problem(config, data.train, std::int64_t(batch));
+    dtlab::Mlp model(config);
+    model.init(1);
+    std::vector<float> w(model.params().begin(), model.params().end());
+    const lab05::HogwildReport r =
+        lab05::hogwild(problem, w, {.threads = threads, .epochs = 1, .lr = 0.05, .locked = locked, .seed = 1});
+    std::copy(w.begin(), w.end(), model.params().begin());
+    std::vector<float> x(std::size_t(data.test.size * data.test.features));
+    std::vector<std::int32_t> y(std::size_t(data.test.size));
+    data.test.slice(0, data.test.size, x, y);
+    const dtlab::Mlp::Eval e = model.evaluate(x, y);
+    const double accuracy = double(e.correct) / double(data.test.size);
+    rows.push_back({{"bytes", batch},
+                    {"seconds", r.seconds},
+                    {"correct", true},
+                    {"test_accuracy", accuracy},
+                    {"note", fmt::format("MLP {}, {} threads{}, batches of {}: {:.2f} s per epoch, test accuracy {:.2f}%",
+                                         config.describe(), threads, locked ? " under one lock" : " without locks", batch,
+                                         r.seconds, 100 * accuracy)}});
+  }
+  return rows;
+}
+
+json consensus(const Comm& world, const std::string& topology, std::uint64_t steps) {
+  const lab05::Topology t = lab05::parse_topology(topology);
+  constexpr std::size_t n = 64;
+  std::vector<float> x = lab05::test::gossip_values(world.rank(), n);
+  std::vector<double> d = {lab05::test::consensus_distance(lab05::test::gather_all(world, x))};
+  for (std::uint64_t s = 0; s < steps; ++s) {
+    lab05::gossip_mix(world, t, x);
+    d.push_back(lab05::test::consensus_distance(lab05::test::gather_all(world, x)));
+  }
+  const double lambda = lab05::test::second_eigenvalue(lab05::test::mixing_matrix(t, world.size()));
+  json theory = json::array();
+  for (std::uint64_t s = 0; s <= steps; ++s) theory.push_back(d[0] * std::pow(lambda, double(s)));
+  // The measured rate: the geometric mean of d_{t+1} / d_t over the last ten steps that stay well
+  // above float rounding (1e-4 of the start), where the slowest mode is all that is left.
+  std::size_t last = 0;
+  while (last + 1 < d.size() && d[last + 1] > 1e-4 * d[0]) ++last;
+  const std::size_t first = last >= 10 ? last - 10 : 0;
+  const double rate = last > first ? std::pow(d[last] / d[first], 1.0 / double(last - first)) : 0.0;
+  const lab05::TorusShape shape = lab05::torus_shape(world.size());
+  return {{"topology", topology},
+          {"ranks", world.size()},
+          {"shape", t == lab05::Topology::torus ? fmt::format("{} x {}", shape.rows, shape.cols) : "ring"},
+          {"lambda2", lambda},
+          {"distance", d},
+          {"lambda2_power_times_start", theory},
+          {"measured_rate", rate},
+          {"rate_steps", {first, last}},
+          {"note", fmt::format("{} of {} ranks: lambda_2 = {:.4f}, measured rate {:.4f} per step (steps {} to {}); "
+                               "consensus distance {:.3g} -> {:.3g} after {} steps (at most lambda_2^t d_0 = {:.3g})",
+                               topology, world.size(), lambda, rate, first, last, d.front(), d.back(), steps,
+                               theory.back().get<double>())}};
 }
 
 json model_gossip(const Comm& world, const std::string& kind, std::uint64_t n, const dtlab::CostModel& cm,
@@ -132,10 +208,12 @@ nlohmann::json dtlab::harness::bench(const Comm& world, const std::vector<std::s
     std::vector<std::uint64_t> sizes;
     for (std::size_t k = 2; k < args.size(); ++k) sizes.push_back(size_arg(args, k));
     if (world.size() != 1) throw dtlab::Error("lab05_bench time: Hogwild! runs on threads of one process: run it on 1 rank");
-    return time_hogwild(kind, sizes);
+    return kind.starts_with("mlp-") ? time_mlp(kind, sizes) : time_hogwild(kind, sizes);
   }
+  if (mode == "consensus" && args.size() == 3) return consensus(world, kind, size_arg(args, 2));
   if (mode == "model" && (args.size() == 6 || args.size() == 7))
     return model_gossip(world, kind, size_arg(args, 2), cost_model_args(args, 3), args.size() == 7 ? args[6] : "");
   throw dtlab::Error(
-      "usage: lab05_bench time hogwild/T|locked/T DIM... | model gossip/ring|gossip/torus FLOATS ALPHA BETA GAMMA [TRACE.json]");
+      "usage: lab05_bench time hogwild/T|locked/T DIM... | time mlp-hogwild/T|mlp-locked/T BATCH... | consensus "
+      "ring|torus STEPS | model gossip/ring|gossip/torus FLOATS ALPHA BETA GAMMA [TRACE.json]");
 }

@@ -23,15 +23,15 @@
 #include "dtlab/baseline.hpp"
 #include "dtlab/error.hpp"
 #include "dtlab/faults.hpp"
-#include "dtlab/oplog.hpp"
 #include "dtlab/program/snapshots.hpp"
+#include "dtlab/program/traffic.hpp"
 #include "dtlab/train.hpp"
 #include "lab05/async_sgd.hpp"
 
 namespace lab05::programs {
 
 struct Flags {
-  int sync_every = 8;  // H: local SGD, DiLoCo, gossip
+  int sync_every = 0;  // H: local SGD, DiLoCo, gossip; 0: the method's default, sync_every_of()
   std::string topology = "ring";
   bool staleness_aware = false;
   OuterConfig outer;
@@ -42,12 +42,19 @@ struct Flags {
 
 inline const std::vector<std::string> kStrategies = {"async", "local-sgd", "diloco", "gossip"};
 
+// Steps between synchronisations: --sync-every, else 8 for local SGD, 32 for DiLoCo (whose outer
+// momentum wants fewer, larger rounds) and 1 for gossip (a neighbour exchange every step).
+inline int sync_every_of(const std::string& strategy, const Flags& f) {
+  if (f.sync_every > 0) return f.sync_every;
+  return strategy == "diloco" ? 32 : strategy == "gossip" ? 1 : 8;
+}
+
 struct Run {
   dtlab::TrainResult result;
   std::optional<double> time_to_target;
   nlohmann::json curve = nlohmann::json::array();
   std::vector<std::int64_t> staleness;  // async: the server's histogram
-  double bytes_per_rank = 0;            // sent by the busiest rank: point-to-point and collectives
+  dtlab::program::Traffic traffic;      // sent by the busiest rank
   double consensus = 0;                 // gossip, local SGD: max distance of a rank's model to the mean, at the end
 };
 
@@ -76,6 +83,7 @@ inline Run train(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& data, co
   const dtlab::FaultPlan faults(f.inject, W, cfg.seed);
   const std::int64_t keep_every = std::max<std::int64_t>(1, per_epoch / std::max(1, f.snapshots_per_epoch));
   const Topology topology = parse_topology(f.topology);
+  const int H = sync_every_of(strategy, f);
   model.init(cfg.seed);
   std::vector<float> params(model.params().begin(), model.params().end());
 
@@ -85,7 +93,7 @@ inline Run train(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& data, co
   std::vector<float> final_params(params.size(), 0.0f);
   AsyncReport report;
   std::int64_t done = 0;
-  dtlab::OpLog::instance().clear();  // its counters: the bytes this rank sends
+  dtlab::program::reset_traffic();
   world.barrier();
   const double t0 = steady_seconds();
   if (me < 0) {
@@ -109,8 +117,8 @@ inline Run train(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& data, co
       worker->start(local.params());
     } else {
       opt = dtlab::make_optimizer(cfg.optimizer, params.size());
-      if (strategy == "local-sgd") local_sgd = std::make_unique<LocalSgd>(world, f.sync_every);
-      if (strategy == "diloco") diloco = std::make_unique<DiLoCo>(world, params, f.sync_every, f.outer);
+      if (strategy == "local-sgd") local_sgd = std::make_unique<LocalSgd>(world, H);
+      if (strategy == "diloco") diloco = std::make_unique<DiLoCo>(world, params, H, f.outer);
     }
     for (std::int64_t s = 0; s < steps; ++s) {
       const std::int64_t epoch = s / per_epoch;
@@ -124,13 +132,13 @@ inline Run train(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& data, co
         opt->step(local.params(), local.grads(), schedule.lr(s));
         if (local_sgd) local_sgd->after_step(local.params());
         if (diloco) diloco->after_step(local.params());
-        if (strategy == "gossip" && (s + 1) % f.sync_every == 0) gossip_mix(world, topology, local.params());
+        if (strategy == "gossip" && (s + 1) % H == 0) gossip_mix(world, topology, local.params());
       }
       losses[std::size_t(2 * epoch)] += loss;
       losses[std::size_t(2 * epoch + 1)] += 1;
       done = s + 1;
       // Local SGD and DiLoCo keep the model right after a synchronisation, when every rank has it.
-      const bool in_sync = (strategy != "local-sgd" && strategy != "diloco") || (s + 1) % f.sync_every == 0;
+      const bool in_sync = (strategy != "local-sgd" && strategy != "diloco") || (s + 1) % H == 0;
       const std::int64_t last = kept.empty() ? 0 : kept.back().step;
       if (world.rank() == keeper && in_sync && s + 1 - last >= keep_every && s + 1 < steps)
         kept.push_back({s + 1, steady_seconds() - t0, {local.params().begin(), local.params().end()}});
@@ -139,12 +147,9 @@ inline Run train(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& data, co
     std::copy(local.params().begin(), local.params().end(), final_params.begin());
   }
   double seconds[1] = {steady_seconds() - t0};
-  const dtlab::Counters counters = dtlab::OpLog::instance().counters();
-  double bytes[1] = {double(counters.bytes_sent + counters.collective_bytes)};
-  dtlab::baseline::allreduce(world, std::span<double>(seconds), dtlab::ReduceOp::max);
-  dtlab::baseline::allreduce(world, std::span<double>(bytes), dtlab::ReduceOp::max);
   Run run;
-  run.bytes_per_rank = bytes[0];
+  run.traffic = dtlab::program::busiest_rank_traffic(world);
+  dtlab::baseline::allreduce(world, std::span<double>(seconds), dtlab::ReduceOp::max);
   // The trained model: the server's, or the mean of the ranks' (and how far they were from it).
   if (async) {
     dtlab::baseline::broadcast(world, std::span<float>(final_params), 0);

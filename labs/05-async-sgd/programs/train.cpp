@@ -37,21 +37,25 @@ int main(int argc, char** argv) {
                      run.staleness.empty() ? 0 : run.staleness.size() - 1);
         } else {
           fmt::print("{}{}: every {} steps; the ranks' models ended {:.3g} apart (max distance to their mean)\n", name,
-                     name == "gossip" ? " on a " + f.topology : std::string(), f.sync_every, run.consensus);
+                     name == "gossip" ? " on a " + f.topology : std::string(), lab05::programs::sync_every_of(name, f),
+                     run.consensus);
         }
-        fmt::print("sent by the busiest rank: {:.1f} MB\n", run.bytes_per_rank / 1e6);
+        fmt::print("sent by the busiest rank: {:.1f} MB (collectives counted as ring allreduces)\n",
+                   run.traffic.wire(world.size()) / 1e6);
         if (run.time_to_target)
           fmt::print("time to {:.0f}% test accuracy: {:.1f} s\n", 100 * f.target, *run.time_to_target);
         else
           fmt::print("never reached {:.0f}% test accuracy\n", 100 * f.target);
       }
-      extra = {{"sync_every", f.sync_every},
+      extra = {{"sync_every", lab05::programs::sync_every_of(name, f)},
                {"topology", f.topology},
                {"staleness_aware", f.staleness_aware},
                {"outer_lr", f.outer.lr},
                {"outer_momentum", f.outer.momentum},
                {"staleness_histogram", run.staleness},
-               {"bytes_per_rank", run.bytes_per_rank},
+               {"bytes_sent", run.traffic.p2p},
+               {"collective_bytes", run.traffic.collective},
+               {"wire_bytes", run.traffic.wire(world.size())},
                {"consensus_distance", run.consensus},
                {"inject", f.inject},
                {"target_accuracy", f.target},
@@ -62,7 +66,7 @@ int main(int argc, char** argv) {
   };
   return dtlab::program::train_main(
       argc, argv, fmt::format("Lab 05: asynchronous and local SGD ({})", DTLAB_IMPL), s, [&f](CLI::App& app) {
-        app.add_option("--sync-every", f.sync_every, "local-sgd, diloco, gossip: steps between synchronisations (H)")
+        app.add_option("--sync-every", f.sync_every, "local-sgd, diloco, gossip: steps between synchronisations (H; default 8, 32 and 1)")
             ->check(CLI::Range(1, 1 << 20));
         app.add_option("--topology", f.topology, "gossip: ring or torus")->check(CLI::IsMember({"ring", "torus"}));
         app.add_flag("--staleness-aware", f.staleness_aware, "async: divide each update's rate by its staleness");
