@@ -202,6 +202,51 @@ TEST(CliTrain, ParameterServerReportsStalenessAndGoesOnWithoutADeadWorker) {
   EXPECT_TRUE(r.has("rank 5 does not exist (expected 0 to 1)")) << r.out;
 }
 
+TEST(CliTrain, AsyncLocalSgdDiLoCoAndGossipReportTheirTraffic) {
+  test::TempDir d;
+  // Asynchronous SGD: rank 0 serves 2 workers; a gradient is at most 2 updates old on average.
+  Result r = run("train " + kSmall + "--batch 48 --epochs 2 --ranks 3 --strategy async --staleness-aware --json a.json", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(r.has("lab05_train_reference: ")) << r.out;
+  EXPECT_TRUE(r.has("2 workers, staleness-aware rate: ")) << r.out;
+  EXPECT_EQ(count(r.out, "epoch "), 2) << r.out;
+  json j = load(d / "a.json");
+  std::int64_t updates = 0;
+  for (const auto& c : j["staleness_histogram"]) updates += c.get<std::int64_t>();
+  EXPECT_GT(updates, 0);
+  EXPECT_GT(j["bytes_sent"].get<double>(), 0.0) << "the server sends the model after every update";
+  // Local SGD averages every 4 steps: a quarter of synchronous SGD's collective payload (2048
+  // samples in batches of 64: 32 steps).
+  r = run("train " + kSmall + "--epochs 1 --ranks 2 --strategy local-sgd --sync-every 1 --json s.json", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("train " + kSmall + "--epochs 1 --ranks 2 --strategy local-sgd --sync-every 4 --json l.json", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const double sync = load(d / "s.json")["collective_bytes"].get<double>();
+  const double local = load(d / "l.json")["collective_bytes"].get<double>();
+  EXPECT_GT(sync, 0.0);
+  EXPECT_EQ(local * 4, sync) << "one allreduce of the model every 4 steps";
+  r = run("train " + kSmall + "--batch 48 --epochs 1 --ranks 2 --strategy diloco --sync-every 8", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(r.has("diloco: every 8 steps")) << r.out;
+  r = run("train " + kSmall + "--batch 48 --epochs 1 --ranks 3 --strategy gossip --topology torus --json g.json", d);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(r.has("gossip on a torus: every 1 steps")) << r.out;
+  j = load(d / "g.json");
+  EXPECT_EQ(j["collective_bytes"].get<double>(), 0.0) << "gossip uses no collective while it trains";
+  EXPECT_GT(j["bytes_sent"].get<double>(), 0.0);
+
+  r = run("train " + kSmall + "--batch 48 --epochs 1 --ranks 2 --strategy gossip --impl mine", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("lab05_train_starter: ")) << r.out;
+  EXPECT_TRUE(r.has("is not implemented yet")) << r.out;
+  r = run("train " + kSmall + "--ranks 2 --strategy local-sgd --inject kill:rank=1,step=3", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("Lab 05's methods do not survive a dead rank")) << r.out;
+  r = run("train " + kSmall + "--ranks 1 --strategy async", d);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(r.has("--strategy async needs a server and at least one worker: --ranks 2 or more")) << r.out;
+}
+
 // The dtlab program holds no lab's code: every solution runs in its lab's program.
 TEST(Cli, LinksNoLabsCode) {
   test::TempDir d;

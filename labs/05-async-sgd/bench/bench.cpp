@@ -67,7 +67,7 @@ json time_hogwild(const std::string& kind, const std::vector<std::uint64_t>& siz
                 {"seconds", correct ? best : 0.0},
                 {"correct", correct},
                 {"leaderboard_per_second", 1.0},  // epochs per second
-                {"note", fmt::format("{} threads{}, {} samples of 16 of {} features: {:.1f} ms per epoch, loss {:.4f} -> {:.4f}",
+                {"note", fmt::format("{} threads{}, {} samples of 16 of {} features: {:.1f} ms per epoch, loss {:.5f} -> {:.5f}",
                                      threads, locked ? " under one lock" : " without locks", problem.steps(), dim,
                                      correct ? best * 1e3 : 0.0, before, after)}};
     if (!correct) row["problem"] = "three epochs did not bring the loss below 90% of its start";

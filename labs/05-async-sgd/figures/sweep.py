@@ -4,7 +4,7 @@ SSP(3) (Lab 04), local SGD, DiLoCo and gossip, without and with a straggler, and
 handout shows from the runs' JSON reports; and gossip's consensus distance against theory.
 
     python3 labs/05-async-sgd/figures/sweep.py run OUTDIR [--workers 4] [--epochs 5] [--cluster]
-        [--dtlab build/bin/dtlab]
+        [--stragglers none persistent transient] [--dtlab build/bin/dtlab]
     python3 labs/05-async-sgd/figures/sweep.py consensus OUTDIR [--ranks 9 16] [--steps 40]
         [--bench build/bin/lab05_bench_reference]
     python3 labs/05-async-sgd/figures/sweep.py draw OUTDIR [--table] [--svg FILE] [--consensus-svg FILE]
@@ -52,7 +52,7 @@ def straggler_args(kind, workers):
 
 def run(a):
     os.makedirs(a.outdir, exist_ok=True)
-    for kind in STRAGGLERS:
+    for kind in a.stragglers:
         for method, (_, extra, args) in METHODS.items():
             out = os.path.join(a.outdir, f"{kind}-{method}.json")
             cmd = [a.dtlab, "train", "--ranks", str(a.workers + extra), "--epochs", str(a.epochs), "--json", out,
@@ -105,7 +105,8 @@ def table(runs):
 
 
 def svg(runs, path, title):
-    sweepplot.accuracy_panels(runs, STRAGGLERS, list(METHODS), COLORS, {m: METHODS[m][0] for m in METHODS}, path, title,
+    panels = [k for k in STRAGGLERS if any((k, m) in runs for m in METHODS)]
+    sweepplot.accuracy_panels(runs, panels, list(METHODS), COLORS, {m: METHODS[m][0] for m in METHODS}, path, title,
                               "test accuracy of the model a worker holds (the mean over the ranks at the end) against "
                               "wall time; the solid grid line is the 85% target",
                               panel_name=lambda kind: f"straggler: {kind}", legend_step=150)
@@ -147,7 +148,7 @@ def consensus_svg(outdir, path):
         out.append(f'<polyline points="{theory}" fill="none" stroke="{c}" stroke-width="1" stroke-dasharray="4,3"/>')
         ly = top + 20 * i + 10
         out.append(f'<line x1="{left + w + 20}" x2="{left + w + 44}" y1="{ly}" y2="{ly}" stroke="{c}" stroke-width="3"/>')
-        out.append(f'<text x="{left + w + 50}" y="{ly + 4}">{r["shape"]} of {r["ranks"]}: λ₂ = {r["lambda2"]:.3f}</text>')
+        out.append(f'<text x="{left + w + 50}" y="{ly + 4}">{"ring" if r["topology"] == "ring" else "torus " + r["shape"]} of {r["ranks"]}: λ₂ = {r["lambda2"]:.3f}</text>')
     out.append(f'<text x="{left}" y="{top + h + 36}" font-size="11">mixing steps; solid: measured, dashed: λ₂^t times '
                f'the start; it flattens at float rounding</text>')
     sweepplot.svg_write(out, path)
@@ -161,6 +162,7 @@ def main():
     r.add_argument("--workers", type=int, default=4)
     r.add_argument("--epochs", type=int, default=5)
     r.add_argument("--cluster", action="store_true")
+    r.add_argument("--stragglers", nargs="+", choices=STRAGGLERS, default=STRAGGLERS)
     r.add_argument("--dtlab", default="build/bin/dtlab")
     c = sub.add_parser("consensus")
     c.add_argument("outdir")

@@ -81,6 +81,11 @@ inline Run train(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& data, co
   if (cfg.max_steps >= 0) steps = std::min(steps, cfg.max_steps);
   const dtlab::LrSchedule schedule = dtlab::make_schedule(cfg, per_epoch);
   const dtlab::FaultPlan faults(f.inject, W, cfg.seed);
+  // Dying is Lab 04's and Lab 07's subject: none of these methods is built to go on without a rank.
+  for (const dtlab::Fault& fault : faults.faults())
+    if (fault.kind == dtlab::Fault::Kind::kill)
+      throw dtlab::Error("--inject kill:...: Lab 05's methods do not survive a dead rank; use slow:rank=R,factor=F "
+                         "or slow:rank=any,factor=F (Lab 04's ps-* strategies take kill)");
   const std::int64_t keep_every = std::max<std::int64_t>(1, per_epoch / std::max(1, f.snapshots_per_epoch));
   const Topology topology = parse_topology(f.topology);
   const int H = sync_every_of(strategy, f);
