@@ -9,11 +9,15 @@
 //   dtlab train --strategy gossip --ranks 4 --topology torus        mix with the neighbours
 //
 // --inject slow:rank=R,factor=F makes a worker F times slower (the learning rate defaults to 0.1,
-// see main).
+// see main). With --device cuda (the reference only), local-sgd, diloco and gossip train on the
+// GPU in dtlab's GPU loop (reference/lab05/cuda/local_sgd_cuda.hpp).
 #include <fmt/format.h>
 
 #include "dtlab/program/train.hpp"
 #include "lab05_training.hpp"
+#ifdef DTLAB_LAB_CUDA
+#include "lab05/cuda/local_sgd_cuda.hpp"
+#endif
 
 int main(int argc, char** argv) {
   lab05::programs::Flags f;
@@ -64,6 +68,24 @@ int main(int argc, char** argv) {
       return run.result;
     };
   };
+#ifdef DTLAB_LAB_CUDA
+  // On the GPU (the reference's only): local SGD, DiLoCo and gossip in dtlab's GPU loop, each rank
+  // on its device (reference/lab05/cuda); asynchronous SGD has no GPU version.
+  s.make_gpu = [&f](const std::string& name) -> dtlab::program::Strategies::GpuMaker {
+    const int H = lab05::programs::sync_every_of(name, f);
+    if (name == "local-sgd")
+      return [H](dtlab::cuda::DeviceComm& d) { return std::make_unique<lab05::cuda::GpuLocalSgd>(d, H); };
+    if (name == "diloco")
+      return [H, outer = f.outer](dtlab::cuda::DeviceComm& d) {
+        return std::make_unique<lab05::cuda::GpuDiLoCo>(d, H, outer);
+      };
+    if (name == "gossip")
+      return [H, t = lab05::parse_topology(f.topology)](dtlab::cuda::DeviceComm& d) {
+        return std::make_unique<lab05::cuda::GpuGossip>(d, t, H);
+      };
+    return nullptr;
+  };
+#endif
   return dtlab::program::train_main(
       argc, argv, fmt::format("Lab 05: asynchronous and local SGD ({})", DTLAB_IMPL), s, [&f](CLI::App& app) {
         app.add_option("--sync-every", f.sync_every, "local-sgd, diloco, gossip: steps between synchronisations (H; default 8, 32 and 1)")

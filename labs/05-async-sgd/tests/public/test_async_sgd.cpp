@@ -246,32 +246,24 @@ TEST(HogwildThreads, SparseLossMatchesTheLockedLoop) {
   EXPECT_NEAR(lh, ll, 0.0004) << "Hogwild's loss against the locked loop's";
 }
 
-// One epoch of a sparse problem 10 times larger (200,000 samples of 16 of 1,000,000 features):
-// Hogwild with 2 threads against the locked loop with 2 threads and against one thread, run in
-// turn, the fastest of 3 each. On the course's 2-core machines the reference took 40 ms, the
-// locked loop 150 ms, one thread 84 ms; the test asks for 0.8 of the locked loop's time and 0.9
-// of one thread's. It runs alone in its process (the grader gives it 1 rank); on more ranks the
-// others would share its cores, so it skips.
-TEST(HogwildSpeed, TwoThreadsBeatTheLockedLoopAndOneThread) {
-  if (Comm::world().size() > 1) GTEST_SKIP() << "a timing: the grader runs it on 1 rank";
-  const SparseLogistic problem({.samples = 200000, .dim = 1000000, .nnz = 16, .seed = 1});
-  std::vector<float> w(problem.dim());
-  double best[3] = {INFINITY, INFINITY, INFINITY};  // hogwild 2, locked 2, one thread
-  for (int trial = 0; trial < 3; ++trial)
-    for (int way = 0; way < 3; ++way) {
-      std::fill(w.begin(), w.end(), 0.0f);
-      const HogwildConfig c{.threads = way == 2 ? 1 : 2, .epochs = 1, .lr = 1.0, .locked = way == 1, .seed = 1};
-      HogwildReport r;
-      ASSERT_NO_THROW(r = hogwild(problem, w, c));
-      best[way] = std::min(best[way], r.seconds);
+// Whether the threads really run at once without the lock, and one at a time with it, told by
+// the problem itself: it counts the threads inside gradient() at once. Each call sleeps 100 us, so
+// that even where the test gets one core (a loaded machine, a grader running two jobs) the other
+// thread runs meanwhile and enters too. Unlike a timing, this holds on any machine under any load.
+TEST(HogwildConcurrency, ThreadsComputeAtOnceWithoutTheLockAndOneAtATimeWithIt) {
+  for (const int T : {2, 3})
+    for (const bool locked : {false, true}) {
+      SCOPED_TRACE(testing::Message() << T << " threads" << (locked ? ", locked" : ""));
+      const ConcurrencyProblem problem(400);
+      std::vector<float> w(problem.dim(), 0.0f);
+      ASSERT_NO_THROW(hogwild(problem, w, {.threads = T, .epochs = 1, .lr = 0.5, .locked = locked}));
+      if (locked)
+        EXPECT_EQ(problem.most_at_once(), 1) << "with the lock, one step (read, gradient, write) at a time";
+      else
+        EXPECT_GE(problem.most_at_once(), 2) << "without the lock, no thread may wait for another: at most one "
+                                                "thread was ever computing a gradient (a lock taken anyway? threads "
+                                                "started one after another?)";
     }
-  RecordProperty("hogwild_ms", std::to_string(best[0] * 1e3));
-  RecordProperty("locked_ms", std::to_string(best[1] * 1e3));
-  RecordProperty("one_thread_ms", std::to_string(best[2] * 1e3));
-  EXPECT_LT(best[0], 0.8 * best[1]) << "Hogwild with 2 threads took " << best[0] * 1e3 << " ms, the locked loop "
-                                    << best[1] * 1e3 << " ms: without a lock the threads must not wait for each other";
-  EXPECT_LT(best[0], 0.9 * best[2]) << "Hogwild with 2 threads took " << best[0] * 1e3 << " ms, one thread "
-                                    << best[2] * 1e3 << " ms: the two threads must share the steps and run at once";
 }
 
 // ---- Part 3: local SGD and DiLoCo ----
@@ -428,11 +420,6 @@ TEST(Neighbours, RingAndTorus) {
   EXPECT_THROW(neighbours(Topology::ring, 5, 5), dtlab::Error);
   EXPECT_THROW(neighbours(Topology::torus, -1, 4), dtlab::Error);
 }
-
-// One mixing step computes W x in float: each output is a sum of d + 1 floats, divided by d + 1.
-// Its error is at most (d + 1) u max|x| (d additions, each off by u of a partial sum of at most
-// (d + 1) max|x|, then divided; the division adds u), u = 2^-24; the bound is twice that.
-double mix_bound(int d, double max_abs) { return 2.0 * (d + 1) * 0x1p-24 * max_abs; }
 
 TEST(GossipMix, OneStepIsTheMixingMatrixAndKeepsTheMean) {
   const Comm world = Comm::world();

@@ -71,6 +71,11 @@ inline double second_eigenvalue(const std::vector<std::vector<double>>& W) {
   return lambda;
 }
 
+// One mixing step computes W x in float: each output is a sum of d + 1 floats, divided by d + 1.
+// Its error is at most (d + 1) u max|x| (d additions, each off by u of a partial sum of at most
+// (d + 1) max|x|, then divided; the division adds u), u = 2^-24; the bound is twice that.
+inline double mix_bound(int d, double max_abs) { return 2.0 * (d + 1) * 0x1p-24 * max_abs; }
+
 // Distinct values per rank and element: rank r's x[k] = sin(1 + r * 1.7 + k * 0.31) * 4.
 inline std::vector<float> gossip_values(int r, std::size_t n) {
   std::vector<float> x(n);

@@ -9,12 +9,15 @@
 #include "lab_test.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <memory>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dtlab/baseline.hpp"
@@ -310,6 +313,38 @@ class ConstantProblem : public HogwildProblem {
   std::size_t steps_, per_step_;
   bool dense_;
   std::vector<std::uint32_t> index_;
+};
+
+// Counts how many threads are inside gradient() at once. Step i touches coordinate i mod 64 and
+// its gradient is 0; each call sleeps 100 us, long enough that threads running at once overlap in
+// it, and sleeping, so that they do even on one core.
+class ConcurrencyProblem : public HogwildProblem {
+ public:
+  explicit ConcurrencyProblem(std::size_t steps) : steps_(steps), index_(64) {
+    std::iota(index_.begin(), index_.end(), 0u);
+  }
+  std::size_t dim() const override { return index_.size(); }
+  std::size_t steps() const override { return steps_; }
+  std::span<const std::uint32_t> touched(std::size_t i) const override {
+    return std::span<const std::uint32_t>(index_).subspan(i % index_.size(), 1);
+  }
+  std::unique_ptr<Scratch> scratch() const override { return std::make_unique<Scratch>(); }
+  double gradient(std::size_t, std::span<const float>, Scratch&, std::span<float> g) const override {
+    const int now = ++inside_;
+    for (int seen = most_.load(); now > seen && !most_.compare_exchange_weak(seen, now);) {
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    --inside_;
+    std::fill(g.begin(), g.end(), 0.0f);
+    return 0;
+  }
+  double loss(std::span<const float>) const override { return 0; }
+  int most_at_once() const { return most_.load(); }
+
+ private:
+  std::size_t steps_;
+  std::vector<std::uint32_t> index_;
+  mutable std::atomic<int> inside_{0}, most_{0};
 };
 
 // Serial SGD as hogwild() with one thread must do it: every epoch's order, each step reading,
