@@ -154,6 +154,7 @@ TrainResult train_cuda(const TrainConfig& cfg, const GpuTrainOptions& options,
         loss_read = total;
       }
     }
+    strategy->epoch_end(model);
     const double loss_total = train_acc.read(stream)[0];  // also waits for the epoch's last step
     const double epoch_seconds = steady_seconds() - t_epoch;
     res.train_seconds += epoch_seconds;

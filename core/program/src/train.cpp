@@ -122,16 +122,20 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
     throw Error("--device cuda: this program was built without CUDA (no nvcc, or no NCCL, when it "
                 "was configured); `./dtlab info` tells what it was built with");
 #endif
-  // The CPU strategy (also for its name in the banner; the GPU loop makes its own), or the sharded
-  // one, on the device that --device names.
-  const Strategies::Loop loop = strategies.make_loop ? strategies.make_loop(name) : nullptr;
-  const std::unique_ptr<Strategy> strategy = strategies.make_sharded || loop ? nullptr : strategies.make(name);
+  // The strategy's GPU version, where the program has one for it (make_gpu may return none).
+  const Strategies::GpuMaker gpu = cuda && strategies.make_gpu ? strategies.make_gpu(name) : nullptr;
+  // The CPU strategy (also for its name in the banner; the GPU loop makes its own), the program's
+  // own loop (on the CPU only: on the GPU the strategy's GPU version runs in dtlab's loop), or the
+  // sharded one, on the device that --device names.
+  const Strategies::Loop loop = !gpu && strategies.make_loop ? strategies.make_loop(name) : nullptr;
+  const std::unique_ptr<Strategy> strategy =
+      strategies.make_sharded || loop || !strategies.make ? nullptr : strategies.make(name);
   std::unique_ptr<ShardedStrategy> sharded;
   if (strategies.make_sharded)
     sharded = !cuda ? strategies.make_sharded(name)
               : strategies.make_sharded_gpu ? strategies.make_sharded_gpu(name, o.device_comm, o.tf32)
                                             : nullptr;
-  if (cuda && (loop || (strategies.make_sharded ? !sharded : !strategies.make_gpu)))
+  if (cuda && (strategies.make_sharded ? !sharded : !gpu))
     throw Error(fmt::format("--device cuda: strategy '{}' has no GPU version in this program", name));
   const std::string strategy_name(strategy ? std::string(strategy->name()) : sharded ? std::string(sharded->name()) : name);
 
@@ -161,7 +165,7 @@ int run_training(TrainOptions& o, const Strategies& strategies) {
   const TrainResult res =
       loop      ? loop(cfg, data, world, model, extra)
       : sharded ? train_sharded(cfg, data, world, *sharded, model)
-      : cuda  ? cuda::train_cuda(cfg, {strategies.make_gpu(name), cuda::parse_backend(o.device_comm), o.tf32},
+      : cuda  ? cuda::train_cuda(cfg, {gpu, cuda::parse_backend(o.device_comm), o.tf32},
                                  data, world, model)
               : train(cfg, data, world, *strategy, model);
 #else

@@ -34,6 +34,10 @@ class GpuStrategy {
   virtual void grad_ready(GpuMlp& model, int layer) {}
   // After the step's last backward: synchronise the replicas and queue the optimizer step.
   virtual void step(GpuMlp& model, GpuOptimizer& opt, const StepInfo& info) = 0;
+  // After an epoch's last step, before its evaluation: where a strategy whose replicas drift
+  // apart between synchronisations (Lab 05's local SGD, DiLoCo) makes them one model again, so
+  // that the model evaluated, and the one trained in the end, is that.
+  virtual void epoch_end(GpuMlp& model) {}
 };
 
 // One process (one GPU), no communication: the oracle.

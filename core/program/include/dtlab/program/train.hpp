@@ -57,7 +57,8 @@ struct Strategies {
   // The peak learning rate unless --lr is given; 0: dtlab's default.
   double lr = 0;
   // On the GPU (dtlab/cuda/train.hpp's loop makes each rank's strategy for its own device); empty
-  // where the program has none.
+  // where the program has none, and a null maker for a strategy with no GPU version. A program
+  // with its own loop (make_loop) trains on the GPU in dtlab's loop with this strategy instead.
   using GpuMaker = std::function<std::unique_ptr<cuda::GpuStrategy>(cuda::DeviceComm&)>;
   std::function<GpuMaker(const std::string& name)> make_gpu;
   // Or make_sharded's strategies on the GPU, run by the same loop (train_sharded): each places its
