@@ -1,6 +1,7 @@
 """SVG drawing shared by the labs' sweep scripts (labs/*/figures/sweep.py): panels of test accuracy
 against wall time, one per condition, one line per method, from `dtlab train --json` reports.
 Python 3 standard library only."""
+import math
 
 
 def svg_start(width, height, left, title):
@@ -19,14 +20,24 @@ def svg_write(out, path):
         f.write("\n".join(out + ["</svg>"]) + "\n")
 
 
+def nice_step(span, intervals=4):
+    """A tick step of 1, 2 or 5 times a power of ten that cuts span into about `intervals`."""
+    raw = span / intervals if span > 0 else 1
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+
+
 def accuracy_panels(runs, panels, series, colors, labels, path, title, note, panel_name=lambda p: p,
                     amin=0.70, amax=0.92, legend_step=120):
     """runs[(panel, s)]: a report with an accuracy_curve; one panel per entry of `panels`, one
     line per entry of `series` (colors[s], labels[s]); the 85% grid line solid."""
     panel_w, panel_h, left, top, gap = 300, 220, 50, 50, 40
     width = left + len(panels) * (panel_w + gap)
-    height = top + panel_h + 90
+    per_row = max(1, (width - left) // legend_step)  # legend entries per line
+    rows = (len(series) + per_row - 1) // per_row
+    height = top + panel_h + 90 + 20 * (rows - 1)
     tmax = max((p["seconds"] for r in runs.values() for p in r["accuracy_curve"]), default=1)
+    step = nice_step(tmax)
     out = svg_start(width, height, left, title)
     for i, panel in enumerate(panels):
         x0 = left + i * (panel_w + gap)
@@ -37,10 +48,9 @@ def accuracy_panels(runs, panels, series, colors, labels, path, title, note, pan
             dash = "" if acc == 0.85 else ' stroke-dasharray="2,3"'
             out.append(f'<line x1="{x0}" x2="{x0 + panel_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ccc"{dash}/>')
             out.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{int(acc * 100)}%</text>')
-        for k in range(5):
-            t = tmax * k / 4
-            x = x0 + panel_w * k / 4
-            out.append(f'<text x="{x:.1f}" y="{y0 + panel_h + 14}" text-anchor="middle" font-size="10">{t:.0f} s</text>')
+        for k in range(int(tmax / step) + 1):
+            x = x0 + panel_w * k * step / tmax
+            out.append(f'<text x="{x:.1f}" y="{y0 + panel_h + 14}" text-anchor="middle" font-size="10">{k * step:g} s</text>')
         for s in series:
             r = runs.get((panel, s))
             if not r:
@@ -53,8 +63,8 @@ def accuracy_panels(runs, panels, series, colors, labels, path, title, note, pan
             out.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{colors[s]}" stroke-width="1.8"/>')
     ly = top + panel_h + 40
     for j, s in enumerate(series):
-        x = left + j * legend_step
-        out.append(f'<line x1="{x}" x2="{x + 24}" y1="{ly}" y2="{ly}" stroke="{colors[s]}" stroke-width="3"/>')
-        out.append(f'<text x="{x + 30}" y="{ly + 4}">{labels[s]}</text>')
-    out.append(f'<text x="{left}" y="{ly + 30}" font-size="11">{note}</text>')
+        x, y = left + (j % per_row) * legend_step, ly + 20 * (j // per_row)
+        out.append(f'<line x1="{x}" x2="{x + 24}" y1="{y}" y2="{y}" stroke="{colors[s]}" stroke-width="3"/>')
+        out.append(f'<text x="{x + 30}" y="{y + 4}">{labels[s]}</text>')
+    out.append(f'<text x="{left}" y="{ly + 30 + 20 * (rows - 1)}" font-size="11">{note}</text>')
     svg_write(out, path)

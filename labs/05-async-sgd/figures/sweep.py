@@ -109,7 +109,7 @@ def svg(runs, path, title):
     sweepplot.accuracy_panels(runs, panels, list(METHODS), COLORS, {m: METHODS[m][0] for m in METHODS}, path, title,
                               "test accuracy of the model a worker holds (the mean over the ranks at the end) against "
                               "wall time; the solid grid line is the 85% target",
-                              panel_name=lambda kind: f"straggler: {kind}", legend_step=150)
+                              panel_name=lambda kind: f"straggler: {kind}", legend_step=190)
 
 
 def consensus_svg(outdir, path):
