@@ -7,8 +7,9 @@ wrote); model figures say so on the figure and take every value from dtlab's own
 (core/include/dtlab/formulas.hpp, core/src/formulas_*.cpp), asked through `dtlab calc --batch`:
 this script has no copy of any formula. The dtlab binary is $DTLAB_BIN, else build/bin/dtlab
 (./dtlab build makes it). The DDP step timeline is labs/02-data-parallel/figures/ddp-step.svg,
-copied (docs/figures/README.md makes it). Lab 04's staleness figure is drawn by the lab's own
-labs/04-parameter-server/figures/sweep.py from its sweep's JSON, as `sweep.py draw` draws it.
+copied (docs/figures/README.md makes it). Lab 04's staleness figure and Lab 05's time-to-accuracy
+and consensus figures are drawn by the labs' own figures/sweep.py from their sweeps' JSON, as
+`sweep.py draw` draws them.
 
 Hand-written SVG, Python 3 standard library only. Deterministic: the same inputs give the same
 bytes (no dates, no dictionaries in arbitrary order, fixed number formats), so a test can
@@ -23,12 +24,14 @@ regenerate the figures into a temporary folder and compare them with slides/figu
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -40,6 +43,11 @@ DDP_STEP_SVG = ROOT / "labs" / "02-data-parallel" / "figures" / "ddp-step.svg"
 # Lab 04's staleness sweep (`sweep.py run`) and the script that draws it (`sweep.py draw`).
 LAB04_SWEEP = ROOT / "docs" / "results" / "data" / "2026-12-07-cpu-2core" / "lab04" / "sweep-local"
 LAB04_SWEEP_PY = ROOT / "labs" / "04-parameter-server" / "figures" / "sweep.py"
+# Lab 05's sweep (`sweep.py run`), its consensus runs (`sweep.py consensus`) and the script that
+# draws both (`sweep.py draw --svg`, `--consensus-svg`).
+LAB05_DATA = ROOT / "docs" / "results" / "data" / "2026-12-07-cpu-2core" / "lab05"
+LAB05_SWEEP = LAB05_DATA / "sweep-local"
+LAB05_SWEEP_PY = ROOT / "labs" / "05-async-sgd" / "figures" / "sweep.py"
 
 FONT = "system-ui, -apple-system, 'Segoe UI', 'Noto Sans', Helvetica, Arial, sans-serif"
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies (as docs/figures uses).
@@ -1014,23 +1022,52 @@ def fig_ddp_step() -> str:
     return DDP_STEP_SVG.read_text(encoding="utf-8")
 
 
-def fig_lab04_staleness() -> str:
-    """What `sweep.py draw LAB04_SWEEP --svg FILE` writes, byte for byte: the lab's own drawing."""
-    import importlib.util
-    import tempfile
-    for p in (LAB04_SWEEP_PY, LAB04_SWEEP):
+def lab_sweep(script: Path, name: str, data: Path):
+    """A lab's figures/sweep.py, loaded as a module, once it and the data it draws exist."""
+    for p in (script, data):
         if not p.exists():
-            sys.exit(f"make_figures: {p} is missing (labs/04-parameter-server/figures/sweep.py run makes the data)")
-    spec = importlib.util.spec_from_file_location("lab04_sweep", LAB04_SWEEP_PY)
+            sys.exit(f"make_figures: {p} is missing ({script.relative_to(ROOT)} makes the data)")
+    spec = importlib.util.spec_from_file_location(name, script)
     sweep = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sweep)
-    runs = sweep.load(str(LAB04_SWEEP))
-    if not runs:
-        sys.exit(f"make_figures: no runs in {LAB04_SWEEP}")
+    return sweep
+
+
+def drawn(draw) -> str:
+    """What draw(path) writes into the file at path: a sweep script's SVG, byte for byte."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "lab04-staleness.svg"
-        sweep.svg(runs, str(path), "Time to accuracy with BSP, SSP(s) and ASP")
+        path = Path(tmp) / "figure.svg"
+        draw(str(path))
         return path.read_text(encoding="utf-8")
+
+
+def sweep_runs(sweep, data: Path) -> dict:
+    """The `dtlab train --json` reports of a sweep (`sweep.py run`), as its `load` reads them."""
+    runs = sweep.load(str(data))
+    if not runs:
+        sys.exit(f"make_figures: no runs in {data}")
+    return runs
+
+
+def fig_lab04_staleness() -> str:
+    """What `sweep.py draw LAB04_SWEEP --svg FILE` writes, byte for byte: the lab's own drawing."""
+    sweep = lab_sweep(LAB04_SWEEP_PY, "lab04_sweep", LAB04_SWEEP)
+    runs = sweep_runs(sweep, LAB04_SWEEP)
+    return drawn(lambda path: sweep.svg(runs, path, "Time to accuracy with BSP, SSP(s) and ASP"))
+
+
+def fig_lab05_time_to_accuracy() -> str:
+    """What `sweep.py draw LAB05_SWEEP --svg FILE` writes (with draw's default title), byte for byte."""
+    sweep = lab_sweep(LAB05_SWEEP_PY, "lab05_sweep", LAB05_SWEEP)
+    runs = sweep_runs(sweep, LAB05_SWEEP)
+    return drawn(lambda path: sweep.svg(
+        runs, path, "Time to accuracy: synchronous, asynchronous, local SGD, DiLoCo, gossip"))
+
+
+def fig_lab05_consensus() -> str:
+    """What `sweep.py draw LAB05_DATA --consensus-svg FILE` writes, byte for byte."""
+    sweep = lab_sweep(LAB05_SWEEP_PY, "lab05_sweep", LAB05_DATA)
+    return drawn(lambda path: sweep.consensus_svg(str(LAB05_DATA), path))
 
 
 FIGURES = [  # file, maker, needs data, source (for --list and slides/README.md)
@@ -1051,6 +1088,10 @@ FIGURES = [  # file, maker, needs data, source (for --list and slides/README.md)
     ("ddp-step.svg", fig_ddp_step, False, "copy of labs/02-data-parallel/figures/ddp-step.svg"),
     ("lab04-staleness.svg", fig_lab04_staleness, False,
      "2026-12-07-cpu-2core/lab04/sweep-local/*.json, drawn by labs/04-parameter-server/figures/sweep.py"),
+    ("lab05-time-to-accuracy.svg", fig_lab05_time_to_accuracy, False,
+     "2026-12-07-cpu-2core/lab05/sweep-local/*.json, drawn by labs/05-async-sgd/figures/sweep.py"),
+    ("lab05-consensus.svg", fig_lab05_consensus, False,
+     "2026-12-07-cpu-2core/lab05/consensus-*.json, drawn by labs/05-async-sgd/figures/sweep.py"),
 ]
 
 
