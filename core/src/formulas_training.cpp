@@ -1,13 +1,55 @@
 // Training: pipelines, compression sizes, memory, learning-rate scaling, scaling laws of speed-up,
-// failures and checkpoints.
+// asynchronous and decentralized SGD, failures and checkpoints.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <numbers>
 
+#include <fmt/format.h>
+
+#include "dtlab/error.hpp"
 #include "dtlab/formulas.hpp"
 #include "dtlab/optim.hpp"
 #include "dtlab/train.hpp"
 
 namespace dtlab::detail {
+
+namespace {
+
+// A whole count from a formula argument, at least `least` and at most 1e7 (the gossip formulas
+// loop over every frequency).
+std::int64_t count_of(const FormulaArgs& a, const char* name, std::int64_t least) {
+  const double v = a.at(name);
+  if (!(v >= double(least) && v <= 1e7 && v == std::round(v)))
+    throw Error(fmt::format("{} = {}: expected a whole number from {} to 1e7", name, v, least));
+  return std::int64_t(v);
+}
+
+// One dimension of a gossip ring or torus, n ranks around: its distinct neighbour offsets (two for
+// n >= 3, one for n = 2, none for n = 1), and their part of the mixing matrix's eigenvalue for
+// frequency k, the sum of cos(2 pi k offset / n) over them.
+int ring_degree(std::int64_t n) { return n >= 3 ? 2 : int(n - 1); }
+double ring_frequency(std::int64_t n, std::int64_t k) {
+  if (n == 1) return 0;
+  if (n == 2) return std::cos(std::numbers::pi * double(k));
+  return 2 * std::cos(2 * std::numbers::pi * double(k) / double(n));
+}
+
+// |lambda_2| of gossip's mixing matrix W = (I + A)/(d + 1) on a rows x cols torus (rows = 1: a ring):
+// W is circulant in each dimension, with eigenvalues (1 + f_rows(a) + f_cols(b))/(d + 1); the largest
+// magnitude over every (a, b) but (0, 0), the mean, is the rate at which the ranks agree.
+double gossip_lambda2(std::int64_t rows, std::int64_t cols) {
+  if (rows * cols > std::int64_t(1e7)) throw Error(fmt::format("gossip: {} x {} ranks: at most 1e7", rows, cols));
+  const double d = ring_degree(rows) + ring_degree(cols);
+  double worst = 0;
+  for (std::int64_t a = 0; a < rows; ++a)
+    for (std::int64_t b = 0; b < cols; ++b)
+      if (a != 0 || b != 0)
+        worst = std::max(worst, std::abs(1 + ring_frequency(rows, a) + ring_frequency(cols, b)) / (d + 1));
+  return worst;
+}
+
+}  // namespace
 
 void add_training_formulas(std::vector<Formula>& v) {
   // ---- pipelines (Lab 03) ----
@@ -159,6 +201,27 @@ void add_training_formulas(std::vector<Formula>& v) {
   v.push_back({"async_mean_staleness", "updates",
                "W - 1: with W workers pushing in turn, each gradient was computed W-1 updates ago", {"workers"}, {},
                [](const FormulaArgs& a) { return a.at("workers") - 1; }});
+  // ---- asynchronous and decentralized SGD (Lab 05) ----
+  v.push_back({"async_delay_lr_bound", "lr*curvature",
+               "2 cos(tau pi/(2 tau + 1)): SGD on a quadratic of curvature lambda whose every gradient is tau updates "
+               "stale, x_{t+1} = x_t - a x_{t-tau}, converges iff 0 < a = lr lambda < this (Levin and May 1976): "
+               "2 at tau = 0, 1 at 1, 0.445 at 3, about pi/(2 tau + 1) for large tau",
+               {"staleness"}, {}, [](const FormulaArgs& a) {
+                 const double tau = double(count_of(a, "staleness", 0));
+                 return 2 * std::cos(tau * std::numbers::pi / (2 * tau + 1));
+               }});
+  v.push_back({"gossip_ring_lambda2", "per step",
+               "(1 + 2 cos(2 pi/p))/3 for p >= 3: |lambda_2| of gossip's mixing matrix on a ring of p ranks (each "
+               "averages itself and its distinct neighbours), the factor by which the ranks' distance to their mean "
+               "shrinks per step; steps to shrink it by F: ln F / ln(1/lambda_2)",
+               {"p"}, {}, [](const FormulaArgs& a) { return gossip_lambda2(1, count_of(a, "p", 1)); }});
+  v.push_back({"gossip_torus_lambda2", "per step",
+               "(1 + 2 cos(2 pi/rows) + 2)/5 for a square torus of side >= 3: |lambda_2| of gossip's mixing matrix "
+               "on a rows x cols 2-D torus (each rank averages itself and its distinct neighbours above, below, "
+               "left and right), the largest |1 + f(a) + f(b)|/(d + 1) over frequencies (a, b) != (0, 0)",
+               {"rows", "cols"}, {}, [](const FormulaArgs& a) {
+                 return gossip_lambda2(count_of(a, "rows", 1), count_of(a, "cols", 1));
+               }});
 
   // ---- failures and checkpoints ----
   v.push_back({"cluster_mtbf", "s", "node MTBF / N: independent failures add up", {"node_mtbf", "nodes"}, {},

@@ -1,8 +1,12 @@
 // The course's formulas against hand calculations and against each other's limits.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "dtlab/costmodel.hpp"
 #include "dtlab/error.hpp"
@@ -49,6 +53,88 @@ TEST(Formulas, TrainingFormulasMatchHandCalculations) {
   EXPECT_NEAR(evaluate("expected_max_exponential", {{"t", 1}, {"workers", 3}}), 1 + 0.5 + 1.0 / 3, 1e-12);
   EXPECT_EQ(evaluate("loss_scale_needed", {{"gradient", std::exp2(-30)}}), 64);  // 2^-30 * 2^6 = 2^-24
   EXPECT_NEAR(evaluate("amdahl_speedup", {{"serial", 0.05}, {"p", 1e9}}), 20, 1e-6);  // the 1/s ceiling
+}
+
+TEST(Formulas, TheDelayBoundSeparatesConvergenceFromDivergence) {
+  const auto bound = [](double tau) { return evaluate("async_delay_lr_bound", {{"staleness", tau}}); };
+  EXPECT_NEAR(bound(0), 2, 1e-15);  // no delay: x <- (1 - a) x converges for a < 2
+  EXPECT_NEAR(bound(1), 1, 1e-15);  // z^2 - z + a = 0 has its roots inside the unit circle for a < 1
+  EXPECT_NEAR(bound(3), 2 * std::sin(std::numbers::pi / 14), 1e-15);  // Lab 05's 0.445
+  // The equation itself, x_{t+1} = x_t - a x_{t-tau} from x = 1 everywhere: 5% under the bound it
+  // dies out, 5% over it grows.
+  for (int tau : {1, 2, 3, 7}) {
+    const auto run = [tau](double a) {
+      std::vector<double> x(std::size_t(tau) + 1, 1.0);
+      for (int t = 0; t < 20000 && std::abs(x.back()) < 1e6; ++t)
+        x.push_back(x.back() - a * x[x.size() - 1 - std::size_t(tau)]);
+      return std::abs(x.back()) + std::abs(x[x.size() - 2]);
+    };
+    EXPECT_LT(run(0.95 * bound(tau)), 1e-3) << "tau " << tau;
+    EXPECT_GT(run(1.05 * bound(tau)), 1e3) << "tau " << tau;
+  }
+  EXPECT_THROW(evaluate("async_delay_lr_bound", {{"staleness", -1}}), Error);
+  EXPECT_THROW(evaluate("async_delay_lr_bound", {{"staleness", 1.5}}), Error);
+}
+
+// The gossip mixing matrix built from its definition, as Lab 05's test builds it: rank r averages
+// itself and its distinct neighbours on a rows x cols torus (rows = 1: a ring).
+std::vector<std::vector<double>> mixing_matrix(int rows, int cols) {
+  const int p = rows * cols;
+  std::vector<std::vector<double>> w(std::size_t(p), std::vector<double>(std::size_t(p), 0.0));
+  for (int r = 0; r < p; ++r) {
+    const int row = r / cols, col = r % cols;
+    std::vector<int> n = {((row + rows - 1) % rows) * cols + col, ((row + 1) % rows) * cols + col,
+                          row * cols + (col + cols - 1) % cols, row * cols + (col + 1) % cols};
+    std::sort(n.begin(), n.end());
+    n.erase(std::unique(n.begin(), n.end()), n.end());
+    n.erase(std::remove(n.begin(), n.end(), r), n.end());
+    w[std::size_t(r)][std::size_t(r)] = 1.0 / double(n.size() + 1);
+    for (int j : n) w[std::size_t(r)][std::size_t(j)] = 1.0 / double(n.size() + 1);
+  }
+  return w;
+}
+
+// |lambda_2| by power iteration on W with the mean removed: the factor by which the distance to the
+// mean shrinks per step once the slower modes dominate.
+double power_lambda2(const std::vector<std::vector<double>>& w) {
+  const std::size_t p = w.size();
+  std::vector<double> x(p);
+  for (std::size_t i = 0; i < p; ++i) x[i] = std::sin(1.0 + 3.7 * double(i));  // no symmetry to hide a mode
+  double rate = 0;
+  for (int step = 0; step < 3000; ++step) {
+    double mean = 0, before = 0, after = 0;
+    for (double v : x) mean += v / double(p);
+    for (double& v : x) v -= mean;
+    std::vector<double> y(p, 0.0);
+    for (std::size_t r = 0; r < p; ++r)
+      for (std::size_t j = 0; j < p; ++j) y[r] += w[r][j] * x[j];
+    for (std::size_t i = 0; i < p; ++i) before += x[i] * x[i], after += y[i] * y[i];
+    rate = std::sqrt(after / before);
+    for (std::size_t i = 0; i < p; ++i) x[i] = y[i] / std::sqrt(after);
+  }
+  return rate;
+}
+
+TEST(Formulas, GossipLambda2IsTheMixingMatrixsSecondEigenvalue) {
+  const auto ring = [](double p) { return evaluate("gossip_ring_lambda2", {{"p", p}}); };
+  const auto torus = [](double rows, double cols) {
+    return evaluate("gossip_torus_lambda2", {{"rows", rows}, {"cols", cols}});
+  };
+  EXPECT_NEAR(ring(16), (1 + 2 * std::cos(std::numbers::pi / 8)) / 3, 1e-15);  // 0.9493
+  EXPECT_NEAR(ring(9), 0.8440, 5e-5);   // the lab's table
+  EXPECT_NEAR(torus(3, 3), 0.4, 1e-15);
+  EXPECT_NEAR(torus(4, 4), 0.6, 1e-15);  // +0.6 and -0.6 both
+  EXPECT_NEAR(torus(8, 8), (3 + std::sqrt(2.0)) / 5, 1e-15);
+  EXPECT_EQ(ring(1), 0);                      // nobody to disagree with
+  EXPECT_NEAR(ring(2), 0, 1e-15);             // one neighbour: one step averages exactly
+  EXPECT_NEAR(ring(3), 0, 1e-15);             // everyone is everyone's neighbour
+  EXPECT_EQ(torus(1, 7), ring(7));            // a torus of one row is a ring
+  // Every size whose lambda_2 is not 0 (power iteration needs something left to measure).
+  const std::vector<std::pair<int, int>> sizes = {{1, 16}, {1, 9}, {1, 5}, {4, 4}, {3, 3}, {2, 4}, {3, 5}, {2, 2}};
+  for (const auto& [rows, cols] : sizes)
+    EXPECT_NEAR(torus(rows, cols), power_lambda2(mixing_matrix(rows, cols)), 1e-6) << rows << " x " << cols;
+  EXPECT_THROW(ring(0), Error);
+  EXPECT_THROW(torus(4, 2.5), Error);
 }
 
 TEST(Formulas, CosineLrIsDtlabTrainsSchedule) {
