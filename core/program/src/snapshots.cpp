@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "dtlab/baseline.hpp"
+#include "dtlab/oplog.hpp"
 
 namespace dtlab::program {
 
@@ -48,6 +49,33 @@ Curve evaluate_snapshots(const Comm& world, int keeper, const std::vector<Snapsh
     out.epochs.push_back(er);
   }
   return out;
+}
+
+SnapshotRun finish_run(const Comm& world, int keeper, const std::vector<Snapshot>& kept, std::int64_t steps,
+                       double seconds, std::span<const float> final_params, std::vector<double> losses,
+                       std::int64_t samples, const TrainConfig& cfg, const Dataset& test, double target,
+                       std::int64_t steps_per_epoch, double t0) {
+  baseline::allreduce(world, std::span<double>(losses));
+  std::int64_t total[1] = {samples};
+  baseline::allreduce(world, std::span<std::int64_t>(total));
+  Curve curve = evaluate_snapshots(world, keeper, kept, steps, seconds, final_params, cfg.model, test, target,
+                                   cfg.epochs, steps_per_epoch, losses);
+  SnapshotRun run;
+  run.time_to_target = curve.time_to_target;
+  run.curve = std::move(curve.points);
+  run.result.epochs = std::move(curve.epochs);
+  run.result.samples = total[0];
+  run.result.train_seconds = seconds;
+  summarise(run.result, steps, steady_seconds() - t0);
+  return run;
+}
+
+std::vector<std::int64_t> broadcast_counts(const Comm& world, std::vector<std::int64_t> counts, int root) {
+  std::int64_t size[1] = {std::int64_t(counts.size())};
+  baseline::broadcast(world, std::span<std::int64_t>(size), root);
+  counts.resize(std::size_t(size[0]));
+  baseline::broadcast(world, std::span<std::int64_t>(counts), root);
+  return counts;
 }
 
 }  // namespace dtlab::program

@@ -13,16 +13,14 @@ draws what the handout shows from the runs' JSON reports.
 the staleness histograms of SSP(3) and ASP (--histogram-svg). Python 3 standard library only.
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tools"))
-import sweepplot  # noqa: E402
+import sweeps  # noqa: E402
+from sweeps import STRAGGLERS  # noqa: E402
 
 BOUNDS = ["0", "1", "3", "10", "async"]
-STRAGGLERS = ["none", "persistent", "transient"]
 
 
 def strategy_args(bound):
@@ -33,37 +31,15 @@ def strategy_args(bound):
     return ["--strategy", "ps-ssp", "--staleness", bound]
 
 
-def straggler_args(kind, workers):
-    if kind == "persistent":
-        return ["--inject", f"slow:rank={workers - 1},factor=4"]
-    if kind == "transient":
-        return ["--inject", "slow:rank=any,factor=4"]
-    return []
-
-
 def run(a):
-    os.makedirs(a.outdir, exist_ok=True)
     workers = a.ranks - a.servers
-    for kind in STRAGGLERS:
-        for bound in BOUNDS:
-            out = os.path.join(a.outdir, f"{kind}-{bound}.json")
-            cmd = [a.dtlab, "train", "--ranks", str(a.ranks), "--servers", str(a.servers), "--epochs", str(a.epochs),
-                   "--json", out, "-q"] + strategy_args(bound) + straggler_args(kind, workers)
-            if a.cluster:
-                cmd.append("--cluster")
-            print(" ".join(cmd), flush=True)
-            subprocess.run(cmd, check=True)
+    sweeps.train_runs(a.dtlab, a.outdir, STRAGGLERS, BOUNDS,
+                      lambda kind, bound: ["--ranks", str(a.ranks), "--servers", str(a.servers)] + strategy_args(bound)
+                      + sweeps.straggler_args(kind, workers), a.epochs, a.cluster)
 
 
 def load(outdir):
-    runs = {}
-    for kind in STRAGGLERS:
-        for bound in BOUNDS:
-            path = os.path.join(outdir, f"{kind}-{bound}.json")
-            if os.path.exists(path):
-                with open(path) as f:
-                    runs[(kind, bound)] = json.load(f)
-    return runs
+    return sweeps.load_runs(outdir, STRAGGLERS, BOUNDS)
 
 
 def label(bound):
@@ -94,7 +70,7 @@ COLORS = {"0": "#1f77b4", "1": "#2ca02c", "3": "#ff7f0e", "10": "#9467bd", "asyn
 
 
 def svg(runs, path, title):
-    sweepplot.accuracy_panels(runs, STRAGGLERS, BOUNDS, COLORS, {b: label(b) for b in BOUNDS}, path, title,
+    sweeps.accuracy_panels(runs, STRAGGLERS, BOUNDS, COLORS, {b: label(b) for b in BOUNDS}, path, title,
                               "test accuracy of worker 0's pulled model against wall time; the solid grid line is "
                               "the 85% target", panel_name=lambda kind: f"straggler: {kind}")
 
@@ -112,12 +88,12 @@ def histogram_svg(runs, path, title):
     panel_w, panel_h, left, top, gap = 300, 180, 50, 50, 40
     width = left + len(STRAGGLERS) * (panel_w + gap)
     height = top + panel_h + 80
-    out = sweepplot.svg_start(width, height, left, title)
+    out = sweeps.svg_start(width, height, left, title)
     slot = panel_w / len(BUCKETS)
     bar = slot / (len(shown) + 1)
     for i, kind in enumerate(STRAGGLERS):
         x0, y0 = left + i * (panel_w + gap), top
-        sweepplot.panel_frame(out, x0, y0, panel_w, panel_h, f"straggler: {kind}")
+        sweeps.panel_frame(out, x0, y0, panel_w, panel_h, f"straggler: {kind}")
         for frac in (0.25, 0.5, 0.75):
             y = y0 + panel_h * (1 - frac)
             out.append(f'<line x1="{x0}" x2="{x0 + panel_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
@@ -141,7 +117,7 @@ def histogram_svg(runs, path, title):
         out.append(f'<text x="{x + 22}" y="{ly + 2}">{label(bound)}</text>')
     out.append(f'<text x="{left}" y="{ly + 26}" font-size="11">share of the pulls at each staleness (clocks the read '
                f'misses), at server 0</text>')
-    sweepplot.svg_write(out, path)
+    sweeps.svg_write(out, path)
 
 
 def main():

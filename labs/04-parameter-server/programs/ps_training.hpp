@@ -44,14 +44,12 @@ inline int staleness_of(const std::string& strategy, const Flags& f) {
   return strategy == "ps-bsp" ? 0 : strategy == "ps-asp" ? kAsync : f.staleness;
 }
 
-// What a run measured, on world rank 0, besides dtlab's TrainResult.
-struct PsRun {
-  dtlab::TrainResult result;
-  std::optional<double> time_to_target;  // seconds until worker 0 first pulled a model that reaches f.target
+// What a run measured, on world rank 0: dtlab's TrainResult, the time to f.target (worker 0's
+// pulled models) and the accuracy curve, and besides them:
+struct PsRun : dtlab::program::SnapshotRun {
   std::vector<std::int64_t> staleness;   // server 0's histogram of its pulls' staleness
   std::vector<int> dead;                 // workers the servers took for dead (server 0's report)
   dtlab::program::Traffic traffic;       // sent by the busiest rank (a server)
-  nlohmann::json curve = nlohmann::json::array();  // step, seconds, test accuracy of each kept model
 };
 
 // A staleness histogram in one line: every count when there are few, else its summary.
@@ -138,30 +136,14 @@ inline PsRun train_ps(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& dat
   // The servers' final parameters are the trained model; every rank gets them.
   dtlab::baseline::allreduce(world, std::span<float>(assembled));
   std::copy(assembled.begin(), assembled.end(), model.params().begin());
-  dtlab::baseline::allreduce(world, std::span<double>(losses));
-  std::int64_t samples[1] = {done * sampler.local_batch()};
-  dtlab::baseline::allreduce(world, std::span<std::int64_t>(samples));
-
   // Worker 0's kept models, evaluated by every rank; the final model closes the curve.
   PsRun run;
+  static_cast<dtlab::program::SnapshotRun&>(run) =
+      dtlab::program::finish_run(world, roles.worker_rank(0), kept, clocks, seconds[0], assembled, std::move(losses),
+                                 done * sampler.local_batch(), cfg, data.test, f.target, per_epoch, t0);
   run.traffic = traffic;
-  dtlab::program::Curve curve =
-      dtlab::program::evaluate_snapshots(world, roles.worker_rank(0), kept, clocks, seconds[0], assembled, cfg.model,
-                                         data.test, f.target, cfg.epochs, per_epoch, losses);
-  run.time_to_target = curve.time_to_target;
-  run.curve = std::move(curve.points);
-  dtlab::TrainResult& res = run.result;
-  res.epochs = std::move(curve.epochs);
-  res.samples = samples[0];
-  res.train_seconds = seconds[0];
-  dtlab::summarise(res, clocks, steady_seconds() - t0);
   // Server 0 speaks for the servers: every pull and every death reaches each of them.
-  std::vector<std::int64_t> hist = report.staleness_histogram();
-  std::int64_t size[1] = {std::int64_t(hist.size())};
-  dtlab::baseline::broadcast(world, std::span<std::int64_t>(size), 0);
-  hist.resize(std::size_t(size[0]));
-  dtlab::baseline::broadcast(world, std::span<std::int64_t>(hist), 0);
-  run.staleness = hist;
+  run.staleness = dtlab::program::broadcast_counts(world, report.staleness_histogram(), 0);
   run.dead = report.dead;
   return run;
 }

@@ -25,9 +25,9 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tools"))
-import sweepplot  # noqa: E402
+import sweeps  # noqa: E402
+from sweeps import STRAGGLERS  # noqa: E402
 
-STRAGGLERS = ["none", "persistent", "transient"]
 # method: (label, extra ranks beyond the workers, arguments of dtlab train)
 METHODS = {
     "sync": ("synchronous", 0, ["--strategy", "local-sgd", "--sync-every", "1"]),
@@ -42,25 +42,10 @@ COLORS = {"sync": "#1f77b4", "async": "#d62728", "async-aware": "#ff7f0e", "ssp3
           "local-sgd": "#2ca02c", "diloco": "#9467bd", "gossip": "#17becf"}
 
 
-def straggler_args(kind, workers):
-    if kind == "persistent":
-        return ["--inject", f"slow:rank={workers - 1},factor=4"]
-    if kind == "transient":
-        return ["--inject", "slow:rank=any,factor=4"]
-    return []
-
-
 def run(a):
-    os.makedirs(a.outdir, exist_ok=True)
-    for kind in a.stragglers:
-        for method, (_, extra, args) in METHODS.items():
-            out = os.path.join(a.outdir, f"{kind}-{method}.json")
-            cmd = [a.dtlab, "train", "--ranks", str(a.workers + extra), "--epochs", str(a.epochs), "--json", out,
-                   "-q"] + args + straggler_args(kind, a.workers)
-            if a.cluster:
-                cmd.append("--cluster")
-            print(" ".join(cmd), flush=True)
-            subprocess.run(cmd, check=True)
+    sweeps.train_runs(a.dtlab, a.outdir, a.stragglers, list(METHODS),
+                      lambda kind, m: ["--ranks", str(a.workers + METHODS[m][1])] + METHODS[m][2]
+                      + sweeps.straggler_args(kind, a.workers), a.epochs, a.cluster)
 
 
 def consensus(a):
@@ -78,14 +63,7 @@ def consensus(a):
 
 
 def load(outdir):
-    runs = {}
-    for kind in STRAGGLERS:
-        for method in METHODS:
-            path = os.path.join(outdir, f"{kind}-{method}.json")
-            if os.path.exists(path):
-                with open(path) as f:
-                    runs[(kind, method)] = json.load(f)
-    return runs
+    return sweeps.load_runs(outdir, STRAGGLERS, METHODS)
 
 
 def table(runs):
@@ -106,7 +84,7 @@ def table(runs):
 
 def svg(runs, path, title):
     panels = [k for k in STRAGGLERS if any((k, m) in runs for m in METHODS)]
-    sweepplot.accuracy_panels(runs, panels, list(METHODS), COLORS, {m: METHODS[m][0] for m in METHODS}, path, title,
+    sweeps.accuracy_panels(runs, panels, list(METHODS), COLORS, {m: METHODS[m][0] for m in METHODS}, path, title,
                               "test accuracy of the model a worker holds (the mean over the ranks at the end) against "
                               "wall time; the solid grid line is the 85% target",
                               panel_name=lambda kind: f"straggler: {kind}", legend_step=190)
@@ -127,8 +105,8 @@ def consensus_svg(outdir, path):
     w, h, left, top = 560, 300, 60, 50
     steps = max(len(r["distance"]) for r in series) - 1
     lo, hi = -7.0, math.log10(max(r["distance"][0] for r in series)) + 0.5
-    out = sweepplot.svg_start(w + left + 220, h + top + 70, left, "Gossip: consensus distance against lambda_2^t")
-    sweepplot.panel_frame(out, left, top, w, h, "max over ranks of the distance to the mean (log scale)")
+    out = sweeps.svg_start(w + left + 220, h + top + 70, left, "Gossip: consensus distance against lambda_2^t")
+    sweeps.panel_frame(out, left, top, w, h, "max over ranks of the distance to the mean (log scale)")
 
     def xy(t, d):
         y = min(max(math.log10(max(d, 1e-300)), lo), hi)
@@ -151,7 +129,7 @@ def consensus_svg(outdir, path):
         out.append(f'<text x="{left + w + 50}" y="{ly + 4}">{"ring" if r["topology"] == "ring" else "torus " + r["shape"]} of {r["ranks"]}: λ₂ = {r["lambda2"]:.3f}</text>')
     out.append(f'<text x="{left}" y="{top + h + 36}" font-size="11">mixing steps; solid: measured, dashed: λ₂^t times '
                f'the start; it flattens at float rounding</text>')
-    sweepplot.svg_write(out, path)
+    sweeps.svg_write(out, path)
 
 
 def main():

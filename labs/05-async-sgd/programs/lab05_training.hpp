@@ -49,13 +49,12 @@ inline int sync_every_of(const std::string& strategy, const Flags& f) {
   return strategy == "diloco" ? 32 : strategy == "gossip" ? 1 : 8;
 }
 
-struct Run {
-  dtlab::TrainResult result;
-  std::optional<double> time_to_target;
-  nlohmann::json curve = nlohmann::json::array();
+// What a run measured, on world rank 0: dtlab's TrainResult, the time to f.target and the accuracy
+// curve (the keeper's models), and besides them:
+struct Run : dtlab::program::SnapshotRun {
   std::vector<std::int64_t> staleness;  // async: the server's histogram
   dtlab::program::Traffic traffic;      // sent by the busiest rank
-  double consensus = 0;                 // gossip, local SGD: max distance of a rank's model to the mean, at the end
+  double consensus = 0;                 // max distance of a rank's model to the mean, at the end
 };
 
 // Every rank's mean of x (a baseline allreduce: the program's, not the lab's traffic).
@@ -169,25 +168,10 @@ inline Run train(const dtlab::TrainConfig& cfg, const dtlab::DataSplit& data, co
     final_params = std::move(mean);
   }
   std::copy(final_params.begin(), final_params.end(), model.params().begin());
-  dtlab::baseline::allreduce(world, std::span<double>(losses));
-  std::int64_t samples[1] = {done * sampler.local_batch()};
-  dtlab::baseline::allreduce(world, std::span<std::int64_t>(samples));
-
-  dtlab::program::Curve curve = dtlab::program::evaluate_snapshots(
-      world, keeper, kept, steps, seconds[0], final_params, cfg.model, data.test, f.target, cfg.epochs, per_epoch, losses);
-  run.time_to_target = curve.time_to_target;
-  run.curve = std::move(curve.points);
-  dtlab::TrainResult& res = run.result;
-  res.epochs = std::move(curve.epochs);
-  res.samples = samples[0];
-  res.train_seconds = seconds[0];
-  dtlab::summarise(res, steps, steady_seconds() - t0);
-  std::vector<std::int64_t> hist = report.staleness_histogram();
-  std::int64_t size[1] = {std::int64_t(hist.size())};
-  dtlab::baseline::broadcast(world, std::span<std::int64_t>(size), 0);
-  hist.resize(std::size_t(size[0]));
-  dtlab::baseline::broadcast(world, std::span<std::int64_t>(hist), 0);
-  run.staleness = hist;
+  static_cast<dtlab::program::SnapshotRun&>(run) =
+      dtlab::program::finish_run(world, keeper, kept, steps, seconds[0], final_params, std::move(losses),
+                                 done * sampler.local_batch(), cfg, data.test, f.target, per_epoch, t0);
+  run.staleness = dtlab::program::broadcast_counts(world, report.staleness_histogram(), 0);
   return run;
 }
 

@@ -15,6 +15,7 @@
 #include "dtlab/data.hpp"
 #include "dtlab/loop.hpp"
 #include "dtlab/mlp.hpp"
+#include "dtlab/train.hpp"
 
 namespace dtlab::program {
 
@@ -38,5 +39,22 @@ Curve evaluate_snapshots(const Comm& world, int keeper, const std::vector<Snapsh
                          double seconds, std::span<const float> final_params, const MlpConfig& model,
                          const Dataset& test, double target, int epochs, std::int64_t steps_per_epoch,
                          std::span<const double> losses);
+
+// What such a loop reports, from what each rank did: losses (the loss sum and the number of
+// batches of each epoch, this rank's) and samples (this rank's) are summed over the ranks, the
+// kept models evaluated (evaluate_snapshots), and the TrainResult filled in, with the train time
+// `seconds` and the wall time since t0 (steady_seconds). Collective over world.
+struct SnapshotRun {
+  TrainResult result;
+  std::optional<double> time_to_target;
+  nlohmann::json curve = nlohmann::json::array();
+};
+SnapshotRun finish_run(const Comm& world, int keeper, const std::vector<Snapshot>& kept, std::int64_t steps,
+                       double seconds, std::span<const float> final_params, std::vector<double> losses,
+                       std::int64_t samples, const TrainConfig& cfg, const Dataset& test, double target,
+                       std::int64_t steps_per_epoch, double t0);
+
+// root's counts (a histogram, say) on every rank, however long; collective over world.
+std::vector<std::int64_t> broadcast_counts(const Comm& world, std::vector<std::int64_t> counts, int root);
 
 }  // namespace dtlab::program

@@ -1,7 +1,48 @@
-"""SVG drawing shared by the labs' sweep scripts (labs/*/figures/sweep.py): panels of test accuracy
-against wall time, one per condition, one line per method, from `dtlab train --json` reports.
-Python 3 standard library only."""
+"""What the labs' sweep scripts (labs/*/figures/sweep.py) share: the straggler conditions, running
+`dtlab train` once per condition and method and loading the JSON reports, and SVG panels of test
+accuracy against wall time, one per condition, one line per method. Python 3 standard library
+only."""
+import json
 import math
+import os
+import subprocess
+
+# No straggler; the last worker 4x slower; a different worker 4x slower every step (from the seed).
+STRAGGLERS = ["none", "persistent", "transient"]
+
+
+def straggler_args(kind, workers):
+    if kind == "persistent":
+        return ["--inject", f"slow:rank={workers - 1},factor=4"]
+    if kind == "transient":
+        return ["--inject", "slow:rank=any,factor=4"]
+    return []
+
+
+def train_runs(dtlab, outdir, kinds, names, args_of, epochs, cluster):
+    """Runs `dtlab train ... --json OUTDIR/<kind>-<name>.json` for every kind and name, with the
+    arguments args_of(kind, name) (ranks, strategy, stragglers)."""
+    os.makedirs(outdir, exist_ok=True)
+    for kind in kinds:
+        for name in names:
+            out = os.path.join(outdir, f"{kind}-{name}.json")
+            cmd = [dtlab, "train", "--epochs", str(epochs), "--json", out, "-q"] + args_of(kind, name)
+            if cluster:
+                cmd.append("--cluster")
+            print(" ".join(cmd), flush=True)
+            subprocess.run(cmd, check=True)
+
+
+def load_runs(outdir, kinds, names):
+    """The reports train_runs wrote: runs[(kind, name)], for those that exist."""
+    runs = {}
+    for kind in kinds:
+        for name in names:
+            path = os.path.join(outdir, f"{kind}-{name}.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    runs[(kind, name)] = json.load(f)
+    return runs
 
 
 def svg_start(width, height, left, title):
