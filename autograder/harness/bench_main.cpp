@@ -7,6 +7,7 @@
 
 #include "dtlab/error.hpp"
 #include "dtlab/runtime.hpp"
+#include "dtlab/trace.hpp"
 #include "protocol.hpp"
 
 namespace dtlab::harness {
@@ -36,6 +37,13 @@ CostModel cost_model_args(const std::vector<std::string>& args, std::size_t k) {
   m.beta = number_arg(args, k + 1);
   m.gamma = number_arg(args, k + 2);
   return m;
+}
+
+Replay replay_lab_traffic(std::vector<RankLog>& logs, const CostModel& cm, const std::string& trace) {
+  for (RankLog& rl : logs) std::erase_if(rl.ops, [](const Op& op) { return op.kind == OpKind::collective; });
+  const Replay r = replay(logs, cm);
+  if (!trace.empty()) write_chrome_trace(trace, logs, r, TraceClock::model);
+  return r;
 }
 
 }  // namespace dtlab::harness

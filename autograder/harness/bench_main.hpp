@@ -10,6 +10,7 @@
 
 #include "dtlab/comm.hpp"
 #include "dtlab/costmodel.hpp"
+#include "dtlab/oplog.hpp"
 
 namespace dtlab::harness {
 
@@ -21,5 +22,10 @@ nlohmann::json bench(const Comm& world, const std::vector<std::string>& args);
 // beta, gamma), each with an error naming the argument when it is not a number.
 std::uint64_t size_arg(const std::vector<std::string>& args, std::size_t k);
 CostModel cost_model_args(const std::vector<std::string>& args, std::size_t k);
+
+// The logs replayed under cm without the library collectives in them: those are the benchmark's
+// own checks (a result gathered and compared), not the traffic of the code measured. Writes a
+// timeline of the replay to trace unless it is empty. Changes logs.
+Replay replay_lab_traffic(std::vector<RankLog>& logs, const CostModel& cm, const std::string& trace);
 
 }  // namespace dtlab::harness

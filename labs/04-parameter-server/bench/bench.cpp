@@ -20,7 +20,6 @@
 #include "dtlab/baseline.hpp"
 #include "dtlab/costmodel.hpp"
 #include "dtlab/error.hpp"
-#include "dtlab/trace.hpp"
 #include "lab04/parameter_server.hpp"
 
 using nlohmann::json;
@@ -119,15 +118,11 @@ json model_clock(const Comm& world, const std::string& kind, std::uint64_t n, co
   world.barrier();
   log.clear();
   const bool correct = run(job, 1);
-  const auto logs = dtlab::gather_logs();
+  auto logs = dtlab::gather_logs();
   log.set_enabled(false);
   if (world.rank() != 0) return {};
-  // The job's own allreduces (the check) are not the server's: replay the logs without them.
-  std::vector<dtlab::RankLog> ps = logs;
-  for (auto& rl : ps)
-    std::erase_if(rl.ops, [](const dtlab::Op& op) { return op.kind == dtlab::OpKind::collective; });
-  const dtlab::Replay r = dtlab::replay(ps, cm);
-  if (!trace.empty()) dtlab::write_chrome_trace(trace, ps, r, dtlab::TraceClock::model);
+  // The job's own allreduces (the check) are not the server's.
+  const dtlab::Replay r = dtlab::harness::replay_lab_traffic(logs, cm, trace);
   const int S = job.roles.servers, W = job.roles.workers;
   const double bytes = 4.0 * double(n);
   // A worker's link carries the model in (its pull), then out (its push): 2 N. A server's out-link

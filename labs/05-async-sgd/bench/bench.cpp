@@ -26,7 +26,6 @@
 #include "dtlab/baseline.hpp"
 #include "dtlab/costmodel.hpp"
 #include "dtlab/error.hpp"
-#include "dtlab/trace.hpp"
 #include "dtlab/data.hpp"
 #include "lab05/problems.hpp"
 #include "lab05_oracles.hpp"
@@ -179,9 +178,7 @@ json model_gossip(const Comm& world, const std::string& kind, std::uint64_t n, c
       for (int j = 0; j < p; ++j) want += W[std::size_t(r)][std::size_t(j)] * before[std::size_t(j)][k];
       correct = std::abs(after[std::size_t(r)][k] - want) <= lab05::test::mix_bound(d, 4.0);  // |x| <= 4
     }
-  for (auto& rl : logs) std::erase_if(rl.ops, [](const dtlab::Op& op) { return op.kind == dtlab::OpKind::collective; });
-  const dtlab::Replay r = dtlab::replay(logs, cm);
-  if (!trace.empty()) dtlab::write_chrome_trace(trace, logs, r, dtlab::TraceClock::model);
+  const dtlab::Replay r = dtlab::harness::replay_lab_traffic(logs, cm, trace);  // without the check's gathers
   // Every neighbour's message at once: the d messages of N floats leave over the rank's one link,
   // one after another: alpha + d N beta (the average is not marked as compute, so no gamma).
   const double bytes = 4.0 * double(n);
