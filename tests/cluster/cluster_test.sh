@@ -82,19 +82,23 @@ pingpong)
   need_cluster
   # The links' own latency (not shaped), then the configured link: 1 Gbit/s, and 50 us where the
   # kernel has netem. Latency is expected to be the links' own plus the configured; bandwidth the
-  # configured rate less the frames' headers (9000-byte frames: 0.7%).
-  "$dtlab" cluster shape --name "$name" --bandwidth none >/dev/null
-  "$dtlab" bench pingpong --cluster="$name" --max-bytes 64K --json "$work/own.json" >"$work/own.txt"
-  own=$(json "$work/own.json" 'd["latency_smallest"]')
+  # configured rate less the frames' headers (9000-byte frames: 0.7%). Other work on the machine
+  # can only make a measured latency larger, and it may come and go between the two
+  # measurements; so the pair is measured again, up to 3 times, until one pair agrees.
   latency=50us added=50e-6
   if ! "$dtlab" cluster shape --name "$name" --bandwidth 1gbit --latency $latency 2>"$work/netem.err" >/dev/null; then
     grep -q "no netem" "$work/netem.err" || fail "shape --latency failed: $(cat "$work/netem.err")"
     say "this kernel has no netem: latency is not added, so the check is that shaping adds none"
     latency=none added=0
-    "$dtlab" cluster shape --name "$name" --bandwidth 1gbit >/dev/null
   fi
-  "$dtlab" bench pingpong --cluster="$name" --max-bytes 16M --json "$work/shaped.json" | tee "$work/shaped.txt"
-  python3 - "$work/shaped.json" "$own" "$added" <<'EOF'
+  agreed=0
+  for attempt in 1 2 3; do
+    "$dtlab" cluster shape --name "$name" --bandwidth none >/dev/null
+    "$dtlab" bench pingpong --cluster="$name" --max-bytes 64K --json "$work/own.json" >"$work/own.txt"
+    own=$(json "$work/own.json" 'd["latency_smallest"]')
+    "$dtlab" cluster shape --name "$name" --bandwidth 1gbit --latency $latency >/dev/null
+    "$dtlab" bench pingpong --cluster="$name" --max-bytes 16M --json "$work/shaped.json" | tee "$work/shaped.txt"
+    if python3 - "$work/shaped.json" "$own" "$added" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 own, added = float(sys.argv[2]), float(sys.argv[3])
@@ -108,8 +112,14 @@ bad = [f"{what} {got:.3e} is not within 30% of {want:.3e}"
        for what, got, want in (("alpha", alpha, want_alpha), ("beta", beta, want_beta))
        if abs(got - want) > 0.3 * want]
 if bad:
-    sys.exit("FAILED: " + "; ".join(bad))
+    sys.exit("not yet: " + "; ".join(bad))
 EOF
+    then
+      agreed=1
+      break
+    fi
+  done
+  [ $agreed = 1 ] || fail "alpha or beta did not match the configured link within 30% in 3 attempts (above)"
   "$dtlab" cluster shape --name "$name" --bandwidth 1gbit >/dev/null
   say "ok: alpha and beta match the configured link within 30%"
   ;;
