@@ -101,6 +101,10 @@ function(dtlab_add_lab id)
     message(FATAL_ERROR "${id}: neither reference/${id} nor ${prebuilt} exists")
   endif()
 
+  set(has_programs 0)
+  if(EXISTS ${dir}/programs)
+    set(has_programs 1)
+  endif()
   set(kinds)
   foreach(kind public hidden)
     file(GLOB tests_src CONFIGURE_DEPENDS ${dir}/tests/${kind}/*.cpp)
@@ -114,7 +118,7 @@ function(dtlab_add_lab id)
     add_executable(${id}_${kind}_tests $<TARGET_OBJECTS:${id}_tests_${kind}>)
     target_link_libraries(${id}_${kind}_tests PRIVATE ${tested} dtlab_gtest_main)
     # A test may train with the lab's own training loop (Lab 05's methods reach their targets).
-    if(EXISTS ${dir}/programs)
+    if(has_programs)
       target_include_directories(${id}_tests_${kind} PRIVATE ${dir}/programs)
       target_link_libraries(${id}_tests_${kind} PUBLIC dtlab::program)
       target_link_libraries(${id}_${kind}_tests PRIVATE dtlab::program)
@@ -216,7 +220,9 @@ function(dtlab_add_lab id)
       list(APPEND compile -I${i})
     endif()
   endforeach()
-  set(libs $<TARGET_FILE:${id}_given> $<TARGET_FILE:dtlab_core> $<TARGET_FILE:dtlab_harness>
+  # (dtlab_program for the tests that train with the lab's own loop, as its tests target does.)
+  set(libs $<TARGET_FILE:${id}_given> $<$<BOOL:${has_programs}>:$<TARGET_FILE:dtlab_program>>
+           $<TARGET_FILE:dtlab_core> $<TARGET_FILE:dtlab_harness>
            $<TARGET_FILE:fmt::fmt> $<TARGET_FILE:tomlplusplus::tomlplusplus> $<TARGET_FILE:ZLIB::ZLIB>
            ${MPI_CXX_LIBRARIES} ${muparser_LINK_LIBRARIES} ${DTLAB_GEMM_LIBRARY_FILE})
   if(DTLAB_HAVE_CUDA)
