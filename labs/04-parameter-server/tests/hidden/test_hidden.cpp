@@ -48,7 +48,7 @@ TEST(HiddenBsp, MessagesTooLargeToGoEagerly) {
 
 // SSP's bound and reports with the one-hot gradients, as in the public test.
 TEST(HiddenConsistency, BoundsOnOtherShapes) {
-  LAB04_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   for (const auto& [servers, workers, s] : {std::tuple{1, 4, 1}, std::tuple{3, 2, 2}, std::tuple{1, 3, 4}}) {
     SCOPED_TRACE(testing::Message() << servers << " servers, " << workers << " workers, SSP(" << s << ")");
     const OneHot h{.workers = workers, .clocks = 7};
@@ -89,7 +89,7 @@ TEST(HiddenConsistency, BoundsOnOtherShapes) {
 }
 
 TEST(HiddenFailures, WorkerDeadBeforeItsFirstPull) {
-  LAB04_NEEDS_RANKS(4);
+  DTLAB_NEEDS_RANKS(4);
   for (int staleness : {0, kAsync}) {
     Plan p;
     p.servers = 1;
@@ -110,7 +110,7 @@ TEST(HiddenFailures, WorkerDeadBeforeItsFirstPull) {
 }
 
 TEST(HiddenLoad, FourWorkersPushingOneServer) {
-  LAB04_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   Plan p;
   p.servers = 1;
   p.workers = 4;

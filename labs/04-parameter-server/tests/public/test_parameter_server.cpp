@@ -58,7 +58,7 @@ TEST(Bsp, EqualsSynchronousSgdToTheBit) {
 }
 
 TEST(Bsp, TrainsTheMlpAsSynchronousSgd) {
-  LAB04_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   // dtlab's MLP on a synthetic dataset: W workers each take 1/W of every global batch of 48, the
   // servers apply SGD with Nesterov momentum and weight decay; the oracle is one process training
   // on the whole batch. The two add the same gradients in other orders, which at this small
@@ -200,13 +200,13 @@ std::int64_t expect_reads_within_bound(const ReadCheck& rc) {
 }
 
 TEST(Consistency, BspReadsExactlyTheClocksBefore) {
-  LAB04_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   EXPECT_EQ(expect_reads_within_bound({1, 2, 0}), 0);
   EXPECT_EQ(expect_reads_within_bound({2, 3, 0, 1}), 0);
 }
 
 TEST(Consistency, SspNeverReadsStalerThanTheBoundAndGoesUpToIt) {
-  LAB04_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   // Worker 0 is slow, so the others run ahead until the bound holds them: the largest staleness
   // seen is the bound itself (not less: an SSP that waits like BSP is slow for nothing).
   for (int s : {1, 2, 3}) EXPECT_EQ(expect_reads_within_bound({2, 3, s, 0, 0.05}), s) << "SSP(" << s << ")";
@@ -214,7 +214,7 @@ TEST(Consistency, SspNeverReadsStalerThanTheBoundAndGoesUpToIt) {
 }
 
 TEST(Consistency, AspNeverWaits) {
-  LAB04_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   // The fast workers go through their 6 clocks while the slow one sleeps: they read models that
   // miss most of its pushes.
   EXPECT_GE(expect_reads_within_bound({2, 3, kAsync, 0, 0.1}), 4);
@@ -224,7 +224,7 @@ TEST(Consistency, AspNeverWaits) {
 // ---- many pushes in flight ----
 
 TEST(Load, ManyPushesInFlightAddUpExactly) {
-  LAB04_NEEDS_RANKS(4);
+  DTLAB_NEEDS_RANKS(4);
   // ps-lite's push/pull test: every worker pushes the same keys many times before it pulls once;
   // the pull holds exactly minus the sum of every push over W (SGD at learning rate 1 from zeros;
   // small integers over 2, so exact in any order).
@@ -263,7 +263,7 @@ TEST(Load, ManyPushesInFlightAddUpExactly) {
 // ---- failures and stopping ----
 
 TEST(Failures, DeadWorkerIsNoticedByTimeoutAndTheOthersGoOn) {
-  LAB04_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   for (int staleness : {0, 2, kAsync}) {
     SCOPED_TRACE(testing::Message() << "staleness " << staleness);
     const OneHot h{.workers = 3, .clocks = 6};
@@ -299,7 +299,7 @@ TEST(Failures, DeadWorkerIsNoticedByTimeoutAndTheOthersGoOn) {
 }
 
 TEST(Failures, SlowWorkerIsNotTakenForDead) {
-  LAB04_NEEDS_RANKS(3);
+  DTLAB_NEEDS_RANKS(3);
   Plan p;
   p.servers = 1;
   p.workers = 2;
@@ -319,7 +319,7 @@ TEST(Failures, SlowWorkerIsNotTakenForDead) {
 }
 
 TEST(Stop, WorkersThatStopAtDifferentClocksStopEveryServer) {
-  LAB04_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   for (int staleness : {0, 1, kAsync}) {
     SCOPED_TRACE(testing::Message() << "staleness " << staleness);
     const OneHot h{.workers = 3, .clocks = 7};
@@ -350,7 +350,7 @@ TEST(Stop, WorkersThatStopAtDifferentClocksStopEveryServer) {
 // ---- the op log: every key pushed once per clock, to its owner; all servers at once ----
 
 TEST(OpLog, PushesAndPullsMoveEachRangeOncePerClockToAllServersAtOnce) {
-  LAB04_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   const Comm world = dtlab::Comm::world();
   auto& log = dtlab::OpLog::instance();
   Plan p;

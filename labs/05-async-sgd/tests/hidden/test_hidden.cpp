@@ -12,7 +12,7 @@ namespace {
 using namespace lab05::test;
 
 TEST(HiddenAsync, LargeModelRoundRobinWithNesterov) {
-  LAB05_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   AsyncPlan p;
   p.workers = 4;
   p.n = 300000;  // 1.2 MB
@@ -85,7 +85,7 @@ void expect_close_to_serial(const LocalPlan& p) {
 }
 
 TEST(HiddenLocal, ThreeRanksAndARunThatEndsBetweenRounds) {
-  LAB05_NEEDS_RANKS(3);
+  DTLAB_NEEDS_RANKS(3);
   expect_close_to_serial({.method = Method::local, .ranks = 3, .H = 3, .steps = 11, .initial = {}});
   expect_close_to_serial({.method = Method::diloco, .ranks = 3, .H = 2, .steps = 9, .initial = {}});
   expect_close_to_serial({.method = Method::local, .ranks = 3, .H = 20, .steps = 7, .initial = {}});  // never synchronises
@@ -93,7 +93,7 @@ TEST(HiddenLocal, ThreeRanksAndARunThatEndsBetweenRounds) {
 }
 
 TEST(HiddenGossip, NineRanksRingAndTorus) {
-  LAB05_NEEDS_RANKS(9);
+  DTLAB_NEEDS_RANKS(9);
   const Comm job = first(9);
   constexpr std::size_t n = 33;
   for (const Topology t : {Topology::torus, Topology::ring}) {

@@ -43,7 +43,7 @@ void expect_workers_hold(const AsyncOutcome& o, const std::vector<std::vector<fl
 }
 
 TEST(Async, RoundRobinStalenessIsWorkersMinusOneAndEveryUpdateReplays) {
-  LAB05_NEEDS_RANKS(4);
+  DTLAB_NEEDS_RANKS(4);
   AsyncPlan p;
   p.workers = 3;
   p.n = 37;
@@ -73,7 +73,7 @@ TEST(Async, RoundRobinStalenessIsWorkersMinusOneAndEveryUpdateReplays) {
 }
 
 TEST(Async, FreeRunningWorkersReplayInTheOrderTheServerSaw) {
-  LAB05_NEEDS_RANKS(6);
+  DTLAB_NEEDS_RANKS(6);
   AsyncPlan p;
   p.workers = 5;
   p.n = 101;
@@ -90,7 +90,7 @@ TEST(Async, FreeRunningWorkersReplayInTheOrderTheServerSaw) {
 }
 
 TEST(Async, OneRoundTripPerStepAndTheModelOnlyToWhoAsked) {
-  LAB05_NEEDS_RANKS(4);
+  DTLAB_NEEDS_RANKS(4);
   const Comm world = Comm::world();
   auto& log = dtlab::OpLog::instance();
   AsyncPlan p;
@@ -171,7 +171,7 @@ double run_quadratic(int workers, std::int64_t steps, bool aware, std::vector<st
 }
 
 TEST(AsyncDivergence, PlainAsyncDivergesWhereStalenessAwareConverges) {
-  LAB05_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   const std::vector<float> ones(Quadratic::n, 1.0f);
   const double start = Quadratic::loss(ones);
   std::vector<std::int64_t> h;
@@ -312,7 +312,7 @@ TEST(LocalSgd, AveragesTheModelsEveryHSteps) {
 }
 
 TEST(LocalSgd, SaysWhenItSynchronised) {
-  LAB05_NEEDS_RANKS(2);
+  DTLAB_NEEDS_RANKS(2);
   const Comm job = first(2);
   if (job.valid()) guarded([&](const Comm& c) {
       LocalSgd local(c, 3);
@@ -334,7 +334,7 @@ TEST(DiLoCo, OuterNesterovStepOnTheMeanPseudoGradient) {
 }
 
 TEST(DiLoCo, PlainMomentumAndTheGlobalModel) {
-  LAB05_NEEDS_RANKS(2);
+  DTLAB_NEEDS_RANKS(2);
   const LocalPlan p{.method = Method::diloco, .ranks = 2, .H = 2, .steps = 8, .outer = {.lr = 0.75, .momentum = 0.5, .nesterov = false}, .initial = {}};
   expect_matches_serial(p, p);
   const Comm job = first(2);
@@ -378,7 +378,7 @@ std::vector<std::uint64_t> logged_bytes(const LocalPlan& p) {
 }
 
 void expect_one_hth(Method method) {
-  LAB05_NEEDS_RANKS(4);
+  DTLAB_NEEDS_RANKS(4);
   LocalPlan p{.method = Method::sync, .ranks = 4, .n = 1000, .steps = 12, .initial = {}};
   const std::vector<std::uint64_t> sync = logged_bytes(p);
   for (const int H : {1, 3, 4}) {
@@ -505,7 +505,7 @@ TEST(Consensus, FallsAtTheRateOfTheSecondEigenvalue) {
 }
 
 TEST(OpLog, GossipTalksToItsNeighboursOnlyAllAtOnce) {
-  LAB05_NEEDS_RANKS(6);
+  DTLAB_NEEDS_RANKS(6);
   const Comm world = Comm::world();
   constexpr std::size_t n = 3000;
   auto& log = dtlab::OpLog::instance();
@@ -563,7 +563,7 @@ TEST(OpLog, GossipTalksToItsNeighboursOnlyAllAtOnce) {
 // 86.99% (gossip, 2). Asynchronous SGD's order of updates differs from run to run; the others'
 // results are deterministic.
 TEST(Training, EveryMethodReachesItsTargetOnFashionMnist) {
-  LAB05_NEEDS_RANKS(5);
+  DTLAB_NEEDS_RANKS(5);
   const Comm world = Comm::world();
   const dtlab::DataSplit data = dtlab::load_fashion_mnist(dtlab::default_fashion_mnist_dir());
   struct Case {

@@ -36,9 +36,6 @@ inline const bool kWatching = dtlab::labtest::watch_every_test(
     60, "a rank is waiting for a message that never comes (a step never answered, a finish never sent, a neighbour "
         "that never sends)");
 
-#define LAB05_NEEDS_RANKS(n)                                                                    \
-  if (dtlab::Comm::world().size() < (n)) GTEST_SKIP() << "needs " << (n) << " ranks or more"
-
 // The first p ranks of the world as a communicator; an empty Comm on the others.
 inline Comm first(int p) {
   const Comm world = Comm::world();
